@@ -43,6 +43,8 @@ def _main(
 # is visible in one place.
 _COMMAND_MODULES = (
     "sandbox",
+    "make",
+    "tools",
 )
 
 for _name in _COMMAND_MODULES:
