@@ -1,0 +1,1320 @@
+"""Standalone sandbox worker: forks one fresh, isolated child per call.
+
+This file is executed as a script (``python -I -S _worker.py``) with an empty environment by
+:class:`langchain_latm.sandbox.SandboxExecutor`. It imports the standard library only (never
+langchain, pydantic or the host's site-packages) and never runs model-written code itself: each
+request is run in a forked child that first applies every isolation layer available here
+(process group, private temporary directory, resource limits, uid drop, no-new-privileges with
+capabilities dropped, Landlock, seccomp) inside the worker's own network namespace.
+
+Protocol (one JSON object per line):
+
+* host -> worker, first line: ``{"config": {...}}``; then ``{"op": "run", "id", "code",
+  "snippet", "timeout", "require_answer"}`` per call.
+* worker -> host: ``{"kind": "ready", "layers": {...}, ...}`` once, then ``{"kind": "result",
+  "id", "raw", "exit_code", "signal", "timed_out", "overflow", "survivors", "duration"}`` per
+  call. ``raw`` is the child's result text, passed on unparsed: the host decides the verdict.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import gc
+import io
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import struct
+import sys
+import tempfile
+import time
+import traceback
+import types
+from collections.abc import Callable
+from typing import Any
+
+# Standard-library modules imported once here so children (which may not be able to read the
+# interpreter's files after the uid drop) get them for free, copy-on-write.
+# Kept lean: a bigger worker makes every fork slower; other modules are imported on demand
+# (the interpreter's library stays readable for the child, see ``expose_library``).
+PRELOAD = (
+    "bisect", "collections", "copy", "datetime", "fractions", "functools", "heapq",
+    "itertools", "json", "linecache", "math", "operator", "re", "string", "textwrap",
+    "traceback", "types",
+)
+
+NOBODY = 65534
+_dumps = json.dumps
+MAX_MESSAGE = 4000
+
+# --- Landlock -----------------------------------------------------------------------------
+SYS_LANDLOCK_CREATE_RULESET = 444
+SYS_LANDLOCK_ADD_RULE = 445
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LL_CREATE_RULESET_VERSION = 1
+LL_RULE_PATH_BENEATH = 1
+LL_FS_EXECUTE = 1 << 0
+LL_FS_WRITE_FILE = 1 << 1
+LL_FS_READ_FILE = 1 << 2
+LL_FS_READ_DIR = 1 << 3
+LL_FS_TRUNCATE = 1 << 14
+LL_FS_IOCTL_DEV = 1 << 15
+LL_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+LL_SCOPE_SIGNAL = 1 << 1
+LL_NET_ALL = (1 << 0) | (1 << 1)  # bind_tcp | connect_tcp
+
+
+def _ll_fs_all(abi: int) -> int:
+    mask = (1 << 13) - 1  # ABI 1: execute .. make_sym
+    if abi >= 2:
+        mask |= 1 << 13  # refer
+    if abi >= 3:
+        mask |= LL_FS_TRUNCATE
+    if abi >= 5:
+        mask |= LL_FS_IOCTL_DEV
+    return mask
+
+
+# --- seccomp (x86_64) ---------------------------------------------------------------------
+AUDIT_ARCH_X86_64 = 0xC000003E
+RET_ALLOW = 0x7FFF0000
+RET_KILL_PROCESS = 0x80000000
+RET_ERRNO = 0x00050000
+CLONE_THREAD = 0x00010000
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
+SECCOMP_MODE_FILTER = 2
+
+# Syscalls refused with EPERM: process creation / exec, tracing, signalling other processes,
+# sockets, namespaces and mounts, kernel modules, keyrings, bpf, io_uring, identity changes.
+X86_64_DENY = {
+    "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "ptrace": 101,
+    "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "tkill": 200,
+    "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "pidfd_open": 434,
+    "pidfd_send_signal": 424, "pidfd_getfd": 438, "socket": 41, "mount": 165, "umount2": 166,
+    "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308, "keyctl": 250,
+    "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
+    "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246,
+    "kexec_file_load": 320, "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163,
+    "settimeofday": 164, "clock_settime": 227, "clock_adjtime": 305, "adjtimex": 159,
+    "sethostname": 170, "setdomainname": 171, "iopl": 172, "ioperm": 173, "quotactl": 179,
+    "name_to_handle_at": 303, "open_by_handle_at": 304, "lookup_dcookie": 212,
+    "personality": 135, "syslog": 103, "vhangup": 153, "setsid": 112, "setpgid": 109,
+    "setrlimit": 160, "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114,
+    "setresuid": 117, "setresgid": 119, "setgroups": 116, "setfsuid": 122, "setfsgid": 123,
+    "capset": 126, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+    "fspick": 433, "mount_setattr": 442, "uselib": 134, "mknod": 133, "mknodat": 259,
+    "fanotify_init": 300, "memfd_secret": 447, "migrate_pages": 256, "move_pages": 279,
+    "mbind": 237, "set_mempolicy": 238, "nfsservctl": 180, "create_module": 174,
+}
+NR_CLONE, NR_CLONE3, NR_KILL, NR_TGKILL = 56, 435, 62, 234
+NR_PRLIMIT64, NR_SOCKETPAIR, NR_IOCTL = 302, 53, 16
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.syscall.restype = ctypes.c_long
+_LIBC.prctl.restype = ctypes.c_int
+_LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+_LIBC.capset.restype = ctypes.c_int
+_LIBC.unshare.argtypes = [ctypes.c_int]
+_LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_LIBC.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_SYSCALL = _LIBC.syscall
+_PRCTL = _LIBC.prctl
+_CAPSET = _LIBC.capset
+
+
+class LayerError(Exception):
+    """An isolation layer could not be applied."""
+
+
+def _errno_msg(what: str) -> str:
+    err = ctypes.get_errno()
+    return f"{what} failed: [errno {err}] {os.strerror(err)}"
+
+
+def _ins(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+LD_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+
+
+def _arg_lo(i: int) -> int:
+    return 16 + 8 * i
+
+
+def build_seccomp_filter(mypid: int) -> bytes:
+    """The BPF program installed in each child (x86_64 only)."""
+    eperm = RET_ERRNO | errno.EPERM
+    prog = [
+        _ins(LD_ABS, 0, 0, 4),
+        _ins(JEQ, 1, 0, AUDIT_ARCH_X86_64),
+        _ins(RET, 0, 0, RET_KILL_PROCESS),
+        _ins(LD_ABS, 0, 0, 0),
+        _ins(JGE, 0, 1, 0x40000000),  # x32 ABI
+        _ins(RET, 0, 0, RET_ERRNO | errno.ENOSYS),
+        # clone: threads only
+        _ins(JEQ, 0, 4, NR_CLONE),
+        _ins(LD_ABS, 0, 0, _arg_lo(0)),
+        _ins(JSET, 0, 1, CLONE_THREAD),
+        _ins(RET, 0, 0, RET_ALLOW),
+        _ins(RET, 0, 0, eperm),
+        # clone3: its flags live behind a pointer; ENOSYS makes libc fall back to clone
+        _ins(JEQ, 0, 1, NR_CLONE3),
+        _ins(RET, 0, 0, RET_ERRNO | errno.ENOSYS),
+        # kill: only ourselves (pid or own process group 0)
+        _ins(JEQ, 0, 5, NR_KILL),
+        _ins(LD_ABS, 0, 0, _arg_lo(0)),
+        _ins(JEQ, 2, 0, mypid),
+        _ins(JEQ, 1, 0, 0),
+        _ins(RET, 0, 0, eperm),
+        _ins(RET, 0, 0, RET_ALLOW),
+        # tgkill: only our own thread group
+        _ins(JEQ, 0, 4, NR_TGKILL),
+        _ins(LD_ABS, 0, 0, _arg_lo(0)),
+        _ins(JEQ, 0, 1, mypid),
+        _ins(RET, 0, 0, RET_ALLOW),
+        _ins(RET, 0, 0, eperm),
+        # prlimit64: reading limits only (new_limit == NULL)
+        _ins(JEQ, 0, 6, NR_PRLIMIT64),
+        _ins(LD_ABS, 0, 0, _arg_lo(2)),
+        _ins(JEQ, 0, 3, 0),
+        _ins(LD_ABS, 0, 0, _arg_lo(2) + 4),
+        _ins(JEQ, 0, 1, 0),
+        _ins(RET, 0, 0, RET_ALLOW),
+        _ins(RET, 0, 0, eperm),
+        # socketpair: AF_UNIX only (unnamed pairs reach nothing)
+        _ins(JEQ, 0, 4, NR_SOCKETPAIR),
+        _ins(LD_ABS, 0, 0, _arg_lo(0)),
+        _ins(JEQ, 0, 1, 1),
+        _ins(RET, 0, 0, RET_ALLOW),
+        _ins(RET, 0, 0, eperm),
+        # ioctl: no terminal injection
+        _ins(JEQ, 0, 5, NR_IOCTL),
+        _ins(LD_ABS, 0, 0, _arg_lo(1)),
+        _ins(JEQ, 1, 0, TIOCSTI),
+        _ins(JEQ, 0, 1, TIOCLINUX),
+        _ins(RET, 0, 0, eperm),
+        _ins(RET, 0, 0, RET_ALLOW),
+    ]
+    for nr in X86_64_DENY.values():
+        prog.append(_ins(JEQ, 0, 1, nr))
+        prog.append(_ins(RET, 0, 0, eperm))
+    prog.append(_ins(RET, 0, 0, RET_ALLOW))
+    return b"".join(prog)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_PID_SENTINEL = 0x7EADBEEF
+_SECCOMP_TEMPLATE = build_seccomp_filter(_PID_SENTINEL)
+_SECCOMP_PID_OFFSETS = [i * 8 + 4 for i in range(len(_SECCOMP_TEMPLATE) // 8)
+                        if struct.unpack_from("I", _SECCOMP_TEMPLATE, i * 8 + 4)[0]
+                        == _PID_SENTINEL]
+
+
+def apply_seccomp() -> None:
+    """Install the seccomp filter for this (single-threaded) process."""
+    machine = os.uname().machine
+    if machine != "x86_64":
+        raise LayerError(f"no seccomp filter for the {machine} architecture yet")
+    buf = ctypes.create_string_buffer(_SECCOMP_TEMPLATE, len(_SECCOMP_TEMPLATE))
+    pid = os.getpid()
+    for off in _SECCOMP_PID_OFFSETS:
+        struct.pack_into("I", buf, off, pid)
+    fprog = _SockFprog(len(_SECCOMP_TEMPLATE) // 8, ctypes.addressof(buf))
+    if _PRCTL(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        raise LayerError(_errno_msg("prctl(PR_SET_SECCOMP)"))
+
+
+def landlock_abi() -> int:
+    """Landlock ABI version of this kernel (0 if unavailable)."""
+    abi = _SYSCALL(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                        ctypes.c_uint32(LL_CREATE_RULESET_VERSION))
+    return int(abi) if abi > 0 else 0
+
+
+def prepare_landlock(abi: int, read_paths: list[str], rw_paths: list[str],
+                     rw_files: list[str]) -> int:
+    """Build a Landlock ruleset (before the uid drop, so every path can still be opened).
+
+    Read-only paths that do not exist are skipped; a read-write path that cannot be opened is
+    an error (fail closed). Returns the ruleset descriptor for :func:`restrict_landlock`.
+    """
+    if abi < 1:
+        raise LayerError("Landlock is not supported by this kernel")
+    fs_all = _ll_fs_all(abi)
+    attr = struct.pack("QQQ", fs_all, LL_NET_ALL if abi >= 4 else 0,
+                       (LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL) if abi >= 6 else 0)
+    size = 8 if abi < 4 else (16 if abi < 6 else 24)
+    abuf = ctypes.create_string_buffer(attr, 24)
+    rfd = _SYSCALL(SYS_LANDLOCK_CREATE_RULESET, abuf, ctypes.c_size_t(size),
+                   ctypes.c_uint32(0))
+    if rfd < 0:
+        raise LayerError(_errno_msg("landlock_create_ruleset"))
+    ruleset = int(rfd)
+    read_dir = LL_FS_READ_FILE | LL_FS_READ_DIR
+    file_rw = LL_FS_READ_FILE | LL_FS_WRITE_FILE | (LL_FS_TRUNCATE if abi >= 3 else 0)
+    rules = [(p, read_dir, False) for p in read_paths]
+    rules += [(p, fs_all & ~LL_FS_EXECUTE & ~LL_FS_IOCTL_DEV, True) for p in rw_paths]
+    rules += [(p, file_rw, False) for p in rw_files]
+    try:
+        for path, access, required in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError as exc:
+                if required:
+                    raise LayerError(f"cannot open {path} for a Landlock rule: {exc}") from exc
+                continue
+            try:
+                rule = struct.pack("=Qi", access, fd)
+                rbuf = ctypes.create_string_buffer(rule, len(rule))
+                if _SYSCALL(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset),
+                            ctypes.c_int(LL_RULE_PATH_BENEATH), rbuf,
+                            ctypes.c_uint32(0)) != 0:
+                    raise LayerError(_errno_msg(f"landlock_add_rule({path})"))
+            finally:
+                os.close(fd)
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset
+
+
+def restrict_landlock(ruleset: int) -> None:
+    """Enforce a prepared ruleset on this process (needs no-new-privileges)."""
+    try:
+        if _SYSCALL(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            raise LayerError(_errno_msg("landlock_restrict_self"))
+    finally:
+        os.close(ruleset)
+
+
+def landlock_extras(abi: int) -> list[str]:
+    """Optional Landlock layers this ABI adds."""
+    return (["landlock_net"] if abi >= 4 else []) + (["landlock_scope"] if abi >= 6 else [])
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """Set no-new-privileges and clear every capability set."""
+    if _PRCTL(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise LayerError(_errno_msg("prctl(PR_SET_NO_NEW_PRIVS)"))
+    hdr = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    if _CAPSET(ctypes.byref(hdr), data) != 0:
+        raise LayerError(_errno_msg("capset"))
+
+
+# --- worker configuration and state -------------------------------------------------------
+class Config:
+    """Limits and layer choices sent by the host."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.memory_mb = int(raw.get("memory_mb", 512))
+        self.cpu_seconds = int(raw.get("cpu_seconds", 10))
+        self.file_size_mb = int(raw.get("file_size_mb", 16))
+        self.max_open_files = int(raw.get("max_open_files", 64))
+        self.max_threads = int(raw.get("max_threads", 64))
+        self.max_output_bytes = int(raw.get("max_output_bytes", 65536))
+        self.max_answer_bytes = int(raw.get("max_answer_bytes", 1_000_000))
+        self.use_network_namespace = bool(raw.get("network_namespace", True))
+        self.spares = max(0, int(raw.get("spares", 2)))
+        self.tmp_size_mb = max(1, int(raw.get("tmp_size_mb", 256)))
+        self.warm_up = bool(raw.get("warm_up", True))
+
+
+CONFIG = Config({})
+LAYERS: dict[str, str] = {}  # layer name -> "ok" / error detail
+ACTIVE: set[str] = set()
+LL_ABI = 0
+READ_PATHS: list[str] = []
+DEVNULL_FD = -1
+BASE_DIR = ""
+IS_ROOT = os.geteuid() == 0
+WORKER_PID = os.getpid()
+
+
+def _read_only_paths() -> list[str]:
+    paths: list[str] = []
+    for p in sys.path:
+        if p and os.path.isdir(p):
+            paths.append(p)
+    for p in ("/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/share/zoneinfo",
+              "/usr/lib/locale", "/usr/share/locale"):
+        if os.path.isdir(p):
+            paths.append(p)
+    return paths
+
+
+MS_BIND, MS_REC, MS_PRIVATE, MS_RDONLY, MS_REMOUNT = 4096, 16384, 1 << 18, 1, 32
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MNT_DETACH = 2
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    rc = _LIBC.mount(src.encode() if src else None, target.encode(),
+                     fstype.encode() if fstype else None, flags,
+                     data.encode() if data else None)
+    if rc != 0:
+        raise LayerError(_errno_msg(f"mount({target})"))
+
+
+def _blocking_ancestor(path: str) -> str | None:
+    """Topmost ancestor of ``path`` that an unprivileged uid cannot traverse."""
+    parts = os.path.abspath(path).split(os.sep)[1:]
+    cur = ""
+    for part in parts:
+        cur = f"{cur}/{part}"
+        try:
+            mode = os.stat(cur).st_mode
+        except OSError:
+            return None
+        if not mode & stat.S_IXOTH:
+            return cur
+    return None
+
+
+MOUNT_NS = False
+
+
+def _ensure_mount_ns() -> None:
+    global MOUNT_NS
+    if MOUNT_NS:
+        return
+    clone_newns = 0x00020000
+    if _LIBC.unshare(clone_newns) != 0:
+        raise LayerError(_errno_msg("unshare(CLONE_NEWNS)"))
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    MOUNT_NS = True
+
+
+def private_tmp(lib_dirs: list[str], size_mb: int) -> str:
+    """Give the worker (and its children) an empty, size-limited tmpfs as ``/tmp``.
+
+    The host's ``/tmp`` disappears for the sandbox, a call cannot fill the host's disk, and
+    the sandbox does not depend on the host's ``/tmp`` permissions. Library directories that
+    live under ``/tmp`` are bound back read-only. Needs root or a user namespace.
+    """
+    tmp = tempfile.gettempdir()
+    inside = [d for d in lib_dirs if d == tmp or d.startswith(tmp.rstrip("/") + "/")]
+    _ensure_mount_ns()
+    staged = []
+    for i, d in enumerate(inside):
+        st = tempfile.mkdtemp(prefix=f"latm-stage{i}-")
+        _mount(d, st, None, MS_BIND | MS_REC)
+        staged.append((d, st))
+    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size_mb}m")
+    for d, st in staged:
+        os.makedirs(d, 0o755, exist_ok=True)
+        _mount(st, d, None, MS_BIND | MS_REC)
+        _mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return "ok"
+
+
+def expose_library(lib_dirs: list[str], staging_root: str) -> str:
+    """Let the uid-dropped child read the interpreter's library.
+
+    When the interpreter lives under a private directory (``/root/.pyenv`` for instance), a
+    child running as ``nobody`` cannot import modules the worker has not preloaded. As root the
+    worker enters its own mount namespace, covers each private ancestor with an empty tmpfs (so
+    the rest of that home directory disappears for the worker and its children) and bind-mounts
+    just the library directories back, read-only. Returns a description for the report.
+    """
+    if not IS_ROOT:
+        return "not needed (not running as root)"
+    blocked: dict[str, list[str]] = {}
+    for d in lib_dirs:
+        anc = _blocking_ancestor(d)
+        if anc is not None:
+            blocked.setdefault(anc, []).append(d)
+    if not blocked:
+        return "not needed (library is world-readable)"
+    _ensure_mount_ns()
+    shown: list[str] = []
+    for anc, dirs in blocked.items():
+        # keep only outermost library dirs (lib-dynload lives inside lib/python3.x)
+        dirs = sorted(set(dirs))
+        outer = [d for d in dirs if not any(d != o and d.startswith(o + "/") for o in dirs)]
+        staged = []
+        for i, d in enumerate(outer):
+            st = os.path.join(staging_root, f"lib{len(shown)}_{i}")
+            os.mkdir(st, 0o700)
+            _mount(d, st, None, MS_BIND | MS_REC)
+            staged.append((d, st))
+        _mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")
+        for d, st in staged:
+            os.makedirs(d, 0o755, exist_ok=True)
+            _mount(st, d, None, MS_BIND | MS_REC)
+            _mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            if _LIBC.umount2(st.encode(), MNT_DETACH) != 0:
+                raise LayerError(_errno_msg(f"umount({st})"))
+            os.rmdir(st)
+            shown.append(d)
+    return "ok: " + ", ".join(f"{a} hidden" for a in blocked) + "; library re-exposed read-only"
+
+
+def setup_worker_namespaces() -> None:
+    """Move the worker (and so every child) into a fresh network + IPC namespace."""
+    clone_newnet, clone_newipc, clone_newuser = 0x40000000, 0x08000000, 0x10000000
+    if not CONFIG.use_network_namespace:
+        LAYERS["network_namespace"] = "disabled by configuration"
+        return
+    try:
+        before = os.readlink("/proc/self/ns/net")
+    except OSError:
+        before = ""
+    if IS_ROOT:
+        rc = _LIBC.unshare(clone_newnet | clone_newipc)
+        msg = "" if rc == 0 else _errno_msg("unshare(CLONE_NEWNET|CLONE_NEWIPC)")
+    else:
+        uid, gid = os.getuid(), os.getgid()
+        rc = _LIBC.unshare(clone_newuser | clone_newnet | clone_newipc)
+        msg = "" if rc == 0 else _errno_msg("unshare(CLONE_NEWUSER|CLONE_NEWNET)")
+        if rc == 0:
+            try:
+                with open("/proc/self/setgroups", "w") as f:
+                    f.write("deny")
+                with open("/proc/self/uid_map", "w") as f:
+                    f.write(f"{uid} {uid} 1")
+                with open("/proc/self/gid_map", "w") as f:
+                    f.write(f"{gid} {gid} 1")
+            except OSError as exc:
+                msg = f"user namespace id mapping failed: {exc}"
+                rc = -1
+    if rc != 0:
+        LAYERS["network_namespace"] = msg
+        return
+    try:
+        after = os.readlink("/proc/self/ns/net")
+    except OSError:
+        after = "?"
+    if after == before:
+        LAYERS["network_namespace"] = "unshare returned but the namespace did not change"
+    else:
+        LAYERS["network_namespace"] = "ok"
+        ACTIVE.add("network_namespace")
+
+
+# --- the child ----------------------------------------------------------------------------
+class _Capture(io.TextIOBase):
+    """A size-capped text sink standing in for ``sys.stdout`` in the child."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        n = len(s) if s.isascii() else len(s.encode("utf-8", "replace"))
+        room = self.limit - self.size
+        if n <= room:
+            self.parts.append(s)
+            self.size += n
+        else:
+            if room > 0:
+                cut = s.encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
+                self.parts.append(cut)
+                self.size += room
+            self.dropped += n - max(room, 0)
+        return len(s)
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        if self.dropped:
+            out += f"\n...[output truncated: {self.dropped} more bytes]"
+        return out
+
+
+def _target_names(node: ast.AST, out: list[tuple[int, int, str]]) -> None:
+    if isinstance(node, ast.Name):
+        out.append((node.lineno, node.col_offset, node.id))
+    elif isinstance(node, ast.Tuple | ast.List):
+        for elt in node.elts:
+            _target_names(elt, out)
+    elif isinstance(node, ast.Starred):
+        _target_names(node.value, out)
+
+
+def _walrus_names(node: ast.AST, out: list[tuple[int, int, str]]) -> None:
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(cur, ast.NamedExpr):
+            _target_names(cur.target, out)
+        stack.extend(ast.iter_child_nodes(cur))
+
+
+def _pattern_names(pat: ast.AST, out: list[tuple[int, int, str]]) -> None:
+    for sub in ast.walk(pat):
+        name = getattr(sub, "name", None) if isinstance(sub, ast.MatchAs | ast.MatchStar) else (
+            getattr(sub, "rest", None) if isinstance(sub, ast.MatchMapping) else None)
+        if isinstance(name, str) and isinstance(sub, ast.pattern):
+            out.append((sub.lineno, sub.col_offset, name))
+
+
+def module_level_assignments(body: list[ast.stmt]) -> list[tuple[int, int, str]]:
+    """Names bound at module level (recursing into if/for/while/with/try/match), in order."""
+    out: list[tuple[int, int, str]] = []
+    for st in body:
+        if isinstance(st, ast.Assign):
+            for t in st.targets:
+                _target_names(t, out)
+        elif isinstance(st, ast.AugAssign) or (isinstance(st, ast.AnnAssign) and st.value):
+            _target_names(st.target, out)
+        elif isinstance(st, ast.For | ast.AsyncFor):
+            _target_names(st.target, out)
+            out.extend(module_level_assignments(st.body + st.orelse))
+        elif isinstance(st, ast.While | ast.If):
+            out.extend(module_level_assignments(st.body + st.orelse))
+        elif isinstance(st, ast.With | ast.AsyncWith):
+            for item in st.items:
+                if item.optional_vars is not None:
+                    _target_names(item.optional_vars, out)
+            out.extend(module_level_assignments(st.body))
+        elif isinstance(st, ast.Try | ast.TryStar):
+            inner = list(st.body)
+            for h in st.handlers:
+                if h.name:
+                    out.append((h.lineno, h.col_offset, h.name))
+                inner += h.body
+            out.extend(module_level_assignments(inner + st.orelse + st.finalbody))
+        elif isinstance(st, ast.Match):
+            for case in st.cases:
+                _pattern_names(case.pattern, out)
+                out.extend(module_level_assignments(case.body))
+        elif isinstance(st, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            out.append((st.lineno, st.col_offset, st.name))
+        elif isinstance(st, ast.Import | ast.ImportFrom):
+            for alias in st.names:
+                name = alias.asname or alias.name.split(".")[0]
+                out.append((st.lineno, st.col_offset, name))
+        if not isinstance(st, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            _walrus_names(st, out)
+    out.sort()
+    return out
+
+
+def answer_candidates(tree: ast.Module) -> list[str]:
+    """``ans``-like names assigned at module level, last-assigned first."""
+    seen: list[str] = []
+    for _line, _col, name in reversed(module_level_assignments(tree.body)):
+        if name.startswith("ans") and name not in seen:
+            seen.append(name)
+    return seen
+
+
+def _short(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 20] + "...[truncated]"
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        msg = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not break reporting
+        msg = "<unprintable exception>"
+    try:
+        tb = exc.__traceback__
+        # keep only frames of the program itself (files "<tool>" / "<snippet>")
+        frames = [f for f in traceback.extract_tb(tb)
+                  if f.filename in ("<tool>", "<snippet>")] if tb else []
+        if frames:
+            lines = [f'  File "{f.filename}", line {f.lineno}, in {f.name}'
+                     + (f"\n    {f.line}" if f.line else "") for f in frames[-3:]]
+            msg += "\nTraceback (most recent call last, last frames):\n" + "\n".join(lines)
+    except Exception:  # noqa: BLE001, S110 - traceback is a nicety, never fatal
+        pass
+    return _short(msg)
+
+
+class _Source:
+    """Holds code/snippet text so linecache-free tracebacks can still show lines."""
+
+    def __init__(self, code: str, snippet: str) -> None:
+        import linecache
+
+        for name, text in (("<tool>", code), ("<snippet>", snippet)):
+            linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+
+
+def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]:
+    """Run ``code`` then ``snippet`` in one fresh ``__main__`` module; return the verdict."""
+    out = _Capture(CONFIG.max_output_bytes)
+    sys.stdout = out
+    sys.stderr = _Capture(0)
+    result: dict[str, Any] = {"error_type": None, "error_message": None}
+    try:
+        trees = []
+        for name, text in (("<tool>", code), ("<snippet>", snippet)):
+            try:
+                trees.append((name, ast.parse(text, filename=name)))
+            except SyntaxError as exc:
+                where = f"{name} line {exc.lineno}" if exc.lineno else name
+                kind = type(exc).__name__
+                prefix = "" if kind == "SyntaxError" else f"{kind}: "
+                result.update(error_type="SyntaxError",
+                              error_message=_short(f"{prefix}{exc.msg} ({where})"))
+                return result
+            except (ValueError, RecursionError, MemoryError) as exc:
+                result.update(error_type="SyntaxError",
+                              error_message=_short(f"could not parse {name}: {exc}"))
+                return result
+        candidates = answer_candidates(trees[1][1]) or answer_candidates(trees[0][1])
+        _Source(code, snippet)
+        module = types.ModuleType("__main__")
+        module.__dict__["__builtins__"] = builtins
+        sys.modules["__main__"] = module
+        ns = module.__dict__
+        for name, tree in trees:
+            exec(compile(tree, name, "exec"), ns)
+        if not require_answer:
+            return result
+        chosen = next((n for n in candidates if n in ns), None)
+        if chosen is None:
+            result.update(
+                error_type="MissingAnswer",
+                error_message=("the program assigned no variable whose name starts with 'ans'"
+                               if not candidates else
+                               f"{candidates[0]!r} was never assigned when the program ended"))
+            return result
+        value = ns[chosen]
+        try:
+            encoded = _dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+            result.update(error_type="NonJSONAnswer",
+                          error_message=_short(
+                              f"{chosen} = <{type(value).__name__}> is not a JSON value "
+                              f"(use None, bool, int, float, str, list or dict with str "
+                              f"keys): {exc}"))
+            return result
+        if len(encoded) > CONFIG.max_answer_bytes:
+            result.update(error_type="OutputLimit",
+                          error_message=f"{chosen} is {len(encoded)} bytes of JSON, over the "
+                          f"{CONFIG.max_answer_bytes}-byte answer limit")
+            return result
+        result["answer_name"] = chosen
+        result["answer_json"] = encoded
+        return result
+    except MemoryError:
+        result.update(error_type="MemoryError", error_message="the memory limit was exceeded")
+        return result
+    except BaseException as exc:  # noqa: BLE001 - every failure of the program is reported
+        result.update(error_type=type(exc).__name__, error_message=_describe(exc))
+        return result
+    finally:
+        result["stdout"] = out.text()
+
+
+def _clamp(res: int, want: tuple[int, int]) -> tuple[int, int]:
+    """Never ask for more than the current hard limit (raising it needs CAP_SYS_RESOURCE)."""
+    _soft, hard = resource.getrlimit(res)
+    if hard == resource.RLIM_INFINITY:
+        return want
+    return (min(want[0], hard), min(want[1], hard))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+_WARM_CODE = """import re, json, math, itertools, collections, functools
+def _tool(text):
+    words = re.findall(r"[A-Za-z]+", text)
+    return " ".join(sorted(words, key=str.lower)) + str(math.floor(1.5))
+"""
+_WARM_SNIPPET = 'print("warm")\nans = [_tool("b a"), {"k": [1, 2.5, None, True]}]\n'
+
+
+def _warm_up() -> None:
+    """Run a fixed benign program once before the real request arrives.
+
+    Forked pages are shared copy-on-write with the worker; the first run of anything touches
+    (and so copies) hundreds of them, which is slow on virtual machines. Doing that with our
+    own fixed program while the spare is idle takes the cost off the call's critical path.
+    Nothing of it is visible to the real program: that runs in a new ``__main__`` module.
+    """
+    _dumps(run_program(_WARM_CODE, _WARM_SNIPPET, True))
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def _read_request(fd: int) -> dict[str, Any]:
+    data = bytearray()
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    if not data:
+        os._exit(0)  # the worker went away before handing us a call
+    req: dict[str, Any] = json.loads(data)
+    return req
+
+
+def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, status: int) -> None:
+    r"""Everything a forked child does; never returns.
+
+    The child is forked *before* its call arrives (a warm spare): it applies every layer
+    (process group, descriptors, private directory, rlimits, uid, capabilities, Landlock,
+    seccomp), then blocks reading its request pipe and runs the program it receives. So the
+    untrusted program only ever runs with every layer applied, and the fork + setup cost is
+    paid while the worker is idle. ``RLIMIT_CPU`` is the configured backstop
+    (``cpu_seconds``); the call's wall-clock timeout is enforced by the worker.
+
+    The report is written as ``nonce + b"\n" + json`` and the child exits with ``status``;
+    both are chosen by the worker per call, so a program that merely writes into inherited
+    descriptors and exits cannot pass for a finished run.
+    """
+    fallback = nonce + (b'\n{"error_type": "MemoryError", '
+                        b'"error_message": "the memory limit was exceeded"}')
+    stage = "setup"
+    try:
+        os.setpgid(0, 0)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        for fd in (0, 1, 2):
+            os.dup2(DEVNULL_FD, fd)
+        os.dup2(result_fd, 3)
+        os.dup2(request_fd, 4)
+        os.closerange(5, 1 << 16)
+        result_fd, request_fd = 3, 4
+        os.environ.clear()
+        sys.argv = [""]
+        stage = "private_tmpdir"
+        os.chdir(tmpdir)
+        tempfile.tempdir = tmpdir
+        cpu = max(1, CONFIG.cpu_seconds)
+        if "rlimits" in ACTIVE:
+            stage = "rlimits"
+            mb = 1024 * 1024
+            for res, val in (
+                (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+                (resource.RLIMIT_AS, (CONFIG.memory_mb * mb, CONFIG.memory_mb * mb)),
+                (resource.RLIMIT_FSIZE, (CONFIG.file_size_mb * mb, CONFIG.file_size_mb * mb)),
+                (resource.RLIMIT_NOFILE, (CONFIG.max_open_files, CONFIG.max_open_files)),
+                (resource.RLIMIT_NPROC, (CONFIG.max_threads, CONFIG.max_threads)),
+                (resource.RLIMIT_CORE, (0, 0)),
+                (resource.RLIMIT_MEMLOCK, (0, 0)),
+                (resource.RLIMIT_MSGQUEUE, (0, 0)),
+            ):
+                resource.setrlimit(res, _clamp(res, val))
+        ruleset = -1
+        if "landlock_fs" in ACTIVE:
+            stage = "landlock_fs"
+            ruleset = prepare_landlock(LL_ABI, READ_PATHS, [tmpdir], ["/dev/null"])
+        if "uid_drop" in ACTIVE and IS_ROOT:
+            stage = "uid_drop"
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+        # die with the worker (set after the uid change, which clears it)
+        stage = "parent_death_signal"
+        if _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise LayerError(_errno_msg("prctl(PR_SET_PDEATHSIG)"))
+        if os.getppid() != WORKER_PID:
+            os._exit(0)
+        if "no_new_privs" in ACTIVE:
+            stage = "no_new_privs"
+            drop_capabilities()
+        if ruleset >= 0:
+            stage = "landlock_fs"
+            restrict_landlock(ruleset)
+        if "seccomp" in ACTIVE:
+            stage = "seccomp"
+            apply_seccomp()
+        if CONFIG.warm_up:
+            stage = "warm_up"
+            _warm_up()
+        stage = "request"
+        req = _read_request(request_fd)
+    except BaseException as exc:  # noqa: BLE001 - fail closed, reported to the host
+        msg = json.dumps({"error_type": "SandboxError",
+                          "error_message": f"isolation layer {stage} failed: {exc}"})
+        try:
+            _write_all(result_fd, nonce + b"\n" + msg.encode())
+        finally:
+            os._exit(status)
+    try:
+        result = run_program(req.get("code", ""), req.get("snippet", ""),
+                             bool(req.get("require_answer", True)))
+        payload = nonce + b"\n" + _dumps(result).encode()
+    except MemoryError:
+        payload = fallback
+    except BaseException as exc:  # noqa: BLE001 - the runtime was tampered with
+        try:
+            payload = nonce + b"\n" + json.dumps(
+                {"error_type": "SandboxError",
+                 "error_message": f"result could not be encoded: {type(exc).__name__}"}).encode()
+        except BaseException:  # noqa: BLE001
+            payload = nonce + b'\n{"error_type": "SandboxError", "error_message": "no result"}'
+    try:
+        _write_all(result_fd, payload)
+    finally:
+        os._exit(status)
+
+
+# --- worker loop --------------------------------------------------------------------------
+class Spare:
+    """A forked, isolated child waiting for its call."""
+
+    def __init__(self, pid: int, pidfd: int, req_w: int, res_r: int, tmpdir: str,
+                 nonce: bytes, status: int) -> None:
+        self.pid, self.pidfd, self.req_w, self.res_r = pid, pidfd, req_w, res_r
+        self.tmpdir, self.nonce, self.status = tmpdir, nonce, status
+
+
+class Call:
+    """One running child."""
+
+    def __init__(self, cid: str, pid: int, rfd: int, pidfd: int, tmpdir: str,
+                 deadline: float, nonce: bytes, status: int) -> None:
+        self.cid, self.pid, self.rfd, self.pidfd = cid, pid, rfd, pidfd
+        self.nonce, self.status = nonce, status
+        self.tmpdir, self.deadline = tmpdir, deadline
+        self.buf = bytearray()
+        self.started = time.monotonic()
+        self.overflow = False
+        self.eof = False
+
+
+def _rmtree(path: str) -> None:
+    root = os.path.abspath(path)
+
+    def onerror(func: Callable[..., Any], p: str, _exc: Any) -> None:
+        # Only ever loosen permissions *inside* the tree being removed: never its parent
+        # (that would be e.g. the host's /tmp).
+        parent = os.path.dirname(os.path.abspath(p))
+        try:
+            if parent == root or parent.startswith(root + os.sep):
+                os.chmod(parent, stat.S_IRWXU)
+            if os.path.abspath(p) != root and not os.path.islink(p):
+                os.chmod(p, stat.S_IRWXU)  # a symlink is never followed
+            func(p)
+        except OSError as exc:
+            sys.stderr.write(f"latm-sandbox: could not remove {p}: {exc}\n")
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+class Worker:
+    """The select loop: reads requests, forks children, reaps them, answers the host."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.calls: dict[int, Call] = {}  # by pidfd
+        self.by_rfd: dict[int, Call] = {}
+        self.inbuf = bytearray()
+        self.counter = 0
+        self.closing = False
+        self.spares: list[Spare] = []
+
+    def send(self, obj: dict[str, Any]) -> None:
+        _write_all(1, (json.dumps(obj) + "\n").encode())
+
+    def make_spare(self) -> Spare:
+        """Fork a child that isolates itself and then waits for its call."""
+        self.counter += 1
+        tmpdir = os.path.join(BASE_DIR, f"c{self.counter}")
+        os.mkdir(tmpdir, 0o700)
+        if IS_ROOT and "uid_drop" in ACTIVE:
+            os.chown(tmpdir, NOBODY, NOBODY)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        req_r, req_w = os.pipe2(os.O_CLOEXEC)
+        nonce = os.urandom(16).hex().encode()
+        status = 100 + os.urandom(1)[0] % 100
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                os.close(res_r)
+                os.close(req_w)
+                child_main(req_r, res_w, tmpdir, nonce, status)
+            finally:
+                os._exit(71)
+        os.close(res_w)
+        os.close(req_r)
+        with contextlib.suppress(OSError):  # the child may already have done it
+            os.setpgid(pid, pid)
+        return Spare(pid, os.pidfd_open(pid), req_w, res_r, tmpdir, nonce, status)
+
+    def discard_spare(self, spare: Spare) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(spare.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(spare.pid, signal.SIGKILL)
+        os.waitpid(spare.pid, 0)
+        for fd in (spare.req_w, spare.res_r, spare.pidfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _rmtree(spare.tmpdir)
+
+    def start_call(self, req: dict[str, Any]) -> None:
+        cid = str(req.get("id", ""))
+        timeout = float(req.get("timeout", 5.0))
+        payload = _dumps({"code": req.get("code", ""), "snippet": req.get("snippet", ""),
+                          "require_answer": bool(req.get("require_answer", True)),
+                          "timeout": timeout}).encode()
+        del req
+        for _attempt in range(2):
+            spare = self.spares.pop(0) if self.spares else self.make_spare()
+            started = time.monotonic()
+            try:
+                _write_all(spare.req_w, payload)
+            except OSError:  # the spare died while idle (killed from outside): use another
+                self.discard_spare(spare)
+                continue
+            os.close(spare.req_w)
+            break
+        else:
+            raise OSError("could not hand the call to a sandbox child")
+        call = Call(cid, spare.pid, spare.res_r, spare.pidfd, spare.tmpdir,
+                    started + timeout, spare.nonce, spare.status)
+        call.started = started
+        os.set_blocking(spare.res_r, False)
+        self.calls[spare.pidfd] = call
+        self.by_rfd[spare.res_r] = call
+        self.sel.register(spare.res_r, selectors.EVENT_READ, "pipe")
+        self.sel.register(spare.pidfd, selectors.EVENT_READ, "pid")
+
+    def read_pipe(self, call: Call) -> None:
+        limit = CONFIG.max_answer_bytes + 4 * CONFIG.max_output_bytes + 65536
+        while not call.eof:
+            try:
+                chunk = os.read(call.rfd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                call.eof = True
+                self.sel.unregister(call.rfd)
+                return
+            if not call.overflow:
+                call.buf += chunk
+                if len(call.buf) > limit:
+                    call.overflow = True
+                    call.buf.clear()
+                    self.kill(call)
+
+    def kill(self, call: Call) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(call.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(call.pid, signal.SIGKILL)
+
+    def finish(self, call: Call, timed_out: bool = False) -> None:
+        if timed_out:
+            self.kill(call)
+            _pid, status = os.waitpid(call.pid, 0)
+        else:
+            # a readable pidfd means the child exited; check anyway (descriptor numbers are
+            # reused, so a stale event must never make us block on a running child)
+            _pid, status = os.waitpid(call.pid, os.WNOHANG)
+            if _pid == 0:
+                return
+        duration = time.monotonic() - call.started
+        if not call.eof:
+            os.set_blocking(call.rfd, True)
+            while True:
+                chunk = os.read(call.rfd, 65536)
+                if not chunk:
+                    break
+                if not call.overflow:
+                    call.buf += chunk
+            self.sel.unregister(call.rfd)
+        self.sel.unregister(call.pidfd)
+        os.close(call.rfd)
+        os.close(call.pidfd)
+        del self.calls[call.pidfd]
+        del self.by_rfd[call.rfd]
+        survivors = False
+        try:
+            os.killpg(call.pid, 0)
+            survivors = True
+            os.killpg(call.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _rmtree(call.tmpdir)
+        exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        head = call.nonce + b"\n"
+        authentic = exit_code == call.status and call.buf.startswith(head)
+        raw = call.buf[len(head):].decode("utf-8", "replace") if authentic else None
+        self.send({
+            "kind": "result", "id": call.cid, "raw": raw,
+            "forged": bool(call.buf) and not authentic and not call.overflow,
+            "exit_code": exit_code,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "timed_out": timed_out, "overflow": call.overflow, "survivors": survivors,
+            "duration": duration,
+        })
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            req = json.loads(line)
+        except ValueError as exc:
+            self.send({"kind": "error", "message": f"bad request: {exc}"})
+            return
+        if req.get("op") == "run":
+            try:
+                self.start_call(req)
+            except OSError as exc:
+                self.send({"kind": "result", "id": str(req.get("id", "")), "raw": None,
+                           "exit_code": None, "signal": None, "timed_out": False,
+                           "overflow": False, "survivors": False, "duration": 0.0,
+                           "spawn_error": f"{type(exc).__name__}: {exc}"})
+        elif req.get("op") == "status":
+            self.send({"kind": "status", "id": str(req.get("id", "")),
+                       "spares": [sp.pid for sp in self.spares],
+                       "running": [c.pid for c in self.calls.values()]})
+
+    def drain_lines(self) -> None:
+        while b"\n" in self.inbuf:
+            line, _, rest = self.inbuf.partition(b"\n")
+            self.inbuf = bytearray(rest)
+            if line.strip():
+                self.handle_line(bytes(line))
+
+    def loop(self) -> None:
+        self.sel.register(0, selectors.EVENT_READ, "stdin")
+        self.drain_lines()
+        while not self.closing or self.calls:
+            # replenish spares while idle (only when nothing is waiting to be read)
+            if (not self.closing and len(self.spares) < CONFIG.spares
+                    and not self.sel.select(0)):
+                self.spares.append(self.make_spare())
+                continue
+            now = time.monotonic()
+            expired = [c for c in self.calls.values() if c.deadline <= now]
+            for call in expired:
+                self.finish(call, timed_out=True)
+            wait = min((c.deadline for c in self.calls.values()), default=now + 3600) - now
+            for key, _ev in self.sel.select(max(0.0, wait)):
+                if key.data == "stdin":
+                    chunk = os.read(0, 1 << 20)
+                    if not chunk:
+                        self.closing = True
+                        self.sel.unregister(0)
+                        for call in list(self.calls.values()):
+                            self.kill(call)
+                        while self.spares:
+                            self.discard_spare(self.spares.pop())
+                        continue
+                    self.inbuf += chunk
+                    self.drain_lines()
+                elif key.data == "pipe":
+                    piped = self.by_rfd.get(key.fd)
+                    if piped is not None:
+                        self.read_pipe(piped)
+                elif key.data == "pid":
+                    ended = self.calls.get(key.fd)
+                    if ended is not None:
+                        self.finish(ended)
+
+
+def probe() -> dict[str, str]:
+    """Fork a child that applies each layer in turn and reports what worked."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        report: dict[str, str] = {}
+        try:
+            os.close(rfd)
+            try:
+                os.setpgid(0, 0)
+                report["process_group"] = "ok"
+            except OSError as exc:
+                report["process_group"] = str(exc)
+            tmp = os.path.join(BASE_DIR, "probe")
+            try:
+                os.chdir(tmp)
+                report["private_tmpdir"] = "ok"
+            except OSError as exc:
+                report["private_tmpdir"] = str(exc)
+            try:
+                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+                _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+                mb = CONFIG.memory_mb * 1024 * 1024
+                if hard != resource.RLIM_INFINITY and hard < mb:
+                    raise ValueError(f"address-space hard limit {hard} is below {mb}")
+                resource.setrlimit(resource.RLIMIT_AS, (mb, mb))
+                resource.setrlimit(resource.RLIMIT_NPROC, _clamp(
+                    resource.RLIMIT_NPROC, (CONFIG.max_threads, CONFIG.max_threads)))
+                report["rlimits"] = "ok"
+            except (OSError, ValueError) as exc:
+                report["rlimits"] = str(exc)
+            ruleset = -1
+            try:
+                ruleset = prepare_landlock(LL_ABI, READ_PATHS, [tmp], ["/dev/null"])
+            except LayerError as exc:
+                report["landlock_fs"] = str(exc)
+            if IS_ROOT:
+                try:
+                    os.setgroups([])
+                    os.setresgid(NOBODY, NOBODY, NOBODY)
+                    os.setresuid(NOBODY, NOBODY, NOBODY)
+                    report["uid_drop"] = "ok"
+                except OSError as exc:
+                    report["uid_drop"] = f"could not drop root to uid {NOBODY}: {exc}"
+            else:
+                report["uid_drop"] = "ok"  # already unprivileged
+            try:
+                drop_capabilities()
+                report["no_new_privs"] = "ok"
+            except LayerError as exc:
+                report["no_new_privs"] = str(exc)
+            if ruleset >= 0:
+                try:
+                    restrict_landlock(ruleset)
+                    for extra in landlock_extras(LL_ABI):
+                        report[extra] = "ok"
+                    report["landlock_fs"] = "ok"
+                    # the private directory must stay usable after the uid drop
+                    with open("probe-write", "w") as fh:
+                        fh.write("x")
+                    os.unlink("probe-write")
+                except (LayerError, OSError) as exc:
+                    report["landlock_fs"] = f"{type(exc).__name__}: {exc}"
+            try:
+                apply_seccomp()
+                report["seccomp"] = "ok"
+            except LayerError as exc:
+                report["seccomp"] = str(exc)
+            # self-checks: the layers must actually bite
+            if report.get("landlock_fs") == "ok":
+                try:
+                    with open("/etc/hostname", "rb"):
+                        report["landlock_fs"] = "applied but /etc is still readable"
+                except OSError:
+                    pass
+            if report.get("seccomp") == "ok":
+                try:
+                    import socket
+
+                    socket.socket().close()
+                    report["seccomp"] = "applied but socket() still works"
+                except OSError:
+                    pass
+            _write_all(wfd, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    data = bytearray()
+    while True:
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    try:
+        result: dict[str, str] = json.loads(data) if data else {}
+    except ValueError:
+        result = {}
+    for name in ("process_group", "private_tmpdir", "rlimits", "uid_drop", "no_new_privs",
+                 "landlock_fs", "seccomp"):
+        result.setdefault(name, "the probe child died before testing this layer")
+    return result
+
+
+def main() -> None:
+    """Entry point: configure, probe the layers, then serve requests until stdin closes."""
+    global CONFIG, LL_ABI, READ_PATHS, DEVNULL_FD, BASE_DIR
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    # read the config line straight from fd 0 (no buffered reader: requests that follow it in
+    # the same chunk must stay for the loop)
+    pending = bytearray()
+    while b"\n" not in pending:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        pending += chunk
+    line, _, rest = bytes(pending).partition(b"\n")
+    CONFIG = Config(json.loads(line).get("config", {}) if line.strip() else {})
+    DEVNULL_FD = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    # The host starts us with an empty environment; the interpreter itself may add LC_CTYPE
+    # (PEP 538 locale coercion). Anything else means the host leaked variables: refuse.
+    leaked = sorted(k for k in os.environ if k != "LC_CTYPE")
+    os.environ.clear()
+    LAYERS["empty_env"] = "ok" if not leaked else f"environment was not empty: {leaked}"
+    if not leaked:
+        ACTIVE.add("empty_env")
+    setup_worker_namespaces()
+    lib_dirs = [p for p in sys.path if p and os.path.isdir(p)]
+    if IS_ROOT or "network_namespace" in ACTIVE:  # root, or inside our own user namespace
+        try:
+            LAYERS["private_tmp"] = private_tmp(lib_dirs, CONFIG.tmp_size_mb)
+        except (LayerError, OSError) as exc:
+            LAYERS["private_tmp"] = f"using the host's temporary directory: {exc}"
+    else:
+        LAYERS["private_tmp"] = "needs root or a user namespace"
+    BASE_DIR = tempfile.mkdtemp(prefix="latm-sandbox-")
+    os.chmod(BASE_DIR, 0o711)
+    try:
+        LAYERS["library_access"] = expose_library(lib_dirs, BASE_DIR)
+    except (LayerError, OSError) as exc:
+        LAYERS["library_access"] = f"modules beyond the preloaded ones may not import: {exc}"
+    os.mkdir(os.path.join(BASE_DIR, "probe"), 0o700)
+    if IS_ROOT:
+        os.chown(os.path.join(BASE_DIR, "probe"), NOBODY, NOBODY)
+    LL_ABI = landlock_abi()
+    READ_PATHS = _read_only_paths()
+    gc.collect()
+    gc.freeze()
+    try:
+        for name, status in probe().items():
+            LAYERS[name] = status
+            if status == "ok":
+                ACTIVE.add(name)
+        os.rmdir(os.path.join(BASE_DIR, "probe"))
+        worker = Worker()
+        worker.inbuf += rest
+        worker.send({"kind": "ready", "layers": LAYERS, "landlock_abi": LL_ABI,
+                       "pid": os.getpid(), "uid": os.getuid(),
+                       "python": sys.version.split()[0], "read_paths": READ_PATHS,
+                       "base_dir": BASE_DIR})
+        worker.loop()
+    finally:
+        _rmtree(BASE_DIR)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,785 @@
+"""Host side of the sandbox: :class:`SandboxExecutor` talks to a warm, isolated worker.
+
+The worker (``_worker.py``) is a separate interpreter started with ``-I -S`` and an empty
+environment. It never runs model-written code itself: every call is forked into a fresh child
+that applies the isolation layers before the program's first line runs. This module only
+frames requests, waits for answers and decides the verdict from what the worker reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from langchain_latm.errors import SandboxError, SandboxUnavailableError
+from langchain_latm.schemas import ExecutionResult
+
+__all__ = [
+    "OPTIONAL_LAYERS",
+    "REQUIRED_LAYERS",
+    "IsolationLayer",
+    "IsolationReport",
+    "SandboxExecutor",
+]
+
+WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+_log = logging.getLogger(__name__)
+
+#: Layers that must all be active unless ``allow_weaker_isolation=True``, with what they do.
+REQUIRED_LAYERS: dict[str, str] = {
+    "empty_env": "worker and children start with an empty environment (no host secrets)",
+    "network_namespace": "worker lives in its own network namespace (no interfaces up)",
+    "process_group": "each call runs in its own process group, killed as a whole",
+    "private_tmpdir": "each call gets a fresh private working directory, deleted afterwards",
+    "rlimits": "CPU time, address space, file size, open files, threads limited",
+    "uid_drop": "child runs as an unprivileged uid (65534 when the host is root)",
+    "no_new_privs": "no-new-privileges set and every capability dropped",
+    "landlock_fs": "Landlock: read-only interpreter library + system libs, rw only its tmpdir",
+    "seccomp": "seccomp: no fork/exec/ptrace/socket/mount/namespace/signals to others",
+}
+#: Extra layers used when the kernel offers them; their absence is reported, not fatal.
+OPTIONAL_LAYERS: dict[str, str] = {
+    "landlock_net": "Landlock (ABI >= 4): TCP bind/connect denied",
+    "landlock_scope": "Landlock (ABI >= 6): no signals / abstract sockets outside the sandbox",
+    "library_access": "interpreter library readable by the dropped uid, home dir hidden",
+    "private_tmp": "the sandbox sees an empty, size-limited tmpfs as /tmp, not the host's",
+}
+
+_SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
+_MAX_SOURCE_BYTES = 4 * 1024 * 1024
+_GRACE_S = 5.0
+
+
+class IsolationLayer(BaseModel):
+    """One isolation layer and whether it is active in this executor's worker.
+
+    Attributes:
+        name: Layer identifier (for example ``"seccomp"``).
+        active: True if the layer is applied to every call.
+        required: True if the executor refuses to run without it by default.
+        description: What the layer protects against.
+        detail: ``"ok"`` or why the layer is unavailable.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    active: bool
+    required: bool
+    description: str
+    detail: str
+
+
+class IsolationReport(BaseModel):
+    """Which isolation layers the sandbox applies on this machine.
+
+    Attributes:
+        layers: Every known layer, required ones first.
+        landlock_abi: Landlock ABI version of the kernel (0 if none).
+        worker_pid: Process id of the warm worker.
+        host_uid: uid the host (and worker) runs as.
+        python: Interpreter version the worker runs.
+    """
+
+    layers: list[IsolationLayer]
+    landlock_abi: int = 0
+    worker_pid: int = 0
+    host_uid: int = 0
+    python: str = ""
+
+    @property
+    def missing(self) -> list[str]:
+        """Names of required layers that are not active."""
+        return [layer.name for layer in self.layers if layer.required and not layer.active]
+
+    @property
+    def fully_isolated(self) -> bool:
+        """True when every required layer is active."""
+        return not self.missing
+
+
+class _ChildResult(BaseModel):
+    """What a child reports about its own run (untrusted: validated strictly)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_type: str | None = Field(default=None, max_length=200)
+    error_message: str | None = Field(default=None, max_length=20_000)
+    answer_name: str | None = Field(default=None, max_length=200)
+    answer_json: str | None = None
+    stdout: str = ""
+
+
+class _WorkerReply(BaseModel):
+    """One per-call reply from the worker process (trusted framing)."""
+
+    id: str
+    raw: str | None = None
+    forged: bool = False
+    exit_code: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    overflow: bool = False
+    survivors: bool = False
+    duration: float = 0.0
+    spawn_error: str | None = None
+
+
+class _WorkerStatus(BaseModel):
+    """The worker's children: idle pre-forked spares and running calls."""
+
+    id: str
+    spares: list[int]
+    running: list[int]
+
+
+class _WorkerDied(Exception):
+    """The worker process ended while calls were pending (internal)."""
+
+
+class _Worker:
+    """One running worker process plus the thread that reads its replies."""
+
+    def __init__(self, python: str, config: dict[str, Any], start_timeout: float) -> None:
+        self.proc = subprocess.Popen(
+            [python, "-I", "-S", str(WORKER_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={},
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._stdin = self.proc.stdin
+        self._stdout = self.proc.stdout
+        self._write_lock = threading.Lock()
+        self._pending: dict[str, Future[Any]] = {}
+        self._pending_lock = threading.Lock()
+        self.dead = False
+        self.stderr_tail: deque[str] = deque(maxlen=50)
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, name="latm-sandbox-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        self.ready = self._handshake(config, start_timeout)
+        self._reader = threading.Thread(
+            target=self._read_loop, name="latm-sandbox-reader", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+
+    def _handshake(self, config: dict[str, Any], start_timeout: float) -> dict[str, Any]:
+        box: list[bytes] = []
+
+        def read() -> None:
+            box.append(self._stdout.readline())
+
+        try:
+            self._stdin.write((json.dumps({"config": config}) + "\n").encode())
+            self._stdin.flush()
+        except OSError as exc:
+            self.kill()
+            raise SandboxError(f"the sandbox worker did not start: {exc}") from exc
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(start_timeout)
+        line = box[0] if box else b""
+        try:
+            msg = json.loads(line) if line else {}
+        except ValueError:
+            msg = {}
+        if not isinstance(msg, dict) or msg.get("kind") != "ready":
+            self.kill()
+            self._stderr_thread.join(1.0)
+            tail = "\n".join(list(self.stderr_tail)[-10:])
+            raise SandboxError(
+                f"the sandbox worker did not become ready within {start_timeout:.0f}s"
+                + (f"; its stderr:\n{tail}" if tail else "")
+            )
+        return msg
+
+    def _read_loop(self) -> None:
+        try:
+            for line in self._stdout:
+                try:
+                    msg = json.loads(line)
+                    kind = msg.get("kind")
+                    if kind == "result":
+                        reply: _WorkerReply | _WorkerStatus = _WorkerReply.model_validate(msg)
+                    elif kind == "status":
+                        reply = _WorkerStatus.model_validate(msg)
+                    else:
+                        continue
+                except (ValueError, ValidationError, AttributeError):
+                    continue
+                with self._pending_lock:
+                    fut = self._pending.pop(reply.id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(reply)
+        finally:
+            self.dead = True
+            with self._pending_lock:
+                pending = list(self._pending.values())
+                self._pending.clear()
+            for fut in pending:
+                if not fut.done():
+                    fut.set_exception(_WorkerDied("the sandbox worker exited"))
+
+    def submit(self, request: dict[str, Any]) -> Future[Any]:
+        fut: Future[Any] = Future()
+        data = (json.dumps(request) + "\n").encode()
+        with self._pending_lock:
+            if self.dead:
+                raise _WorkerDied("the sandbox worker is not running")
+            self._pending[request["id"]] = fut
+        try:
+            with self._write_lock:
+                self._stdin.write(data)
+                self._stdin.flush()
+        except (OSError, ValueError) as exc:
+            with self._pending_lock:
+                self._pending.pop(request["id"], None)
+            self.dead = True
+            raise _WorkerDied(f"could not reach the sandbox worker: {exc}") from exc
+        return fut
+
+    def forget(self, call_id: str) -> None:
+        with self._pending_lock:
+            self._pending.pop(call_id, None)
+
+    def kill(self) -> None:
+        self.dead = True
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self._reap()
+
+    def _remove_base_dir(self) -> None:
+        """Remove the worker's temporary directory if it could not (it was killed)."""
+        base = str(getattr(self, "ready", {}).get("base_dir", ""))
+        if base and _is_our_base_dir(base) and os.path.isdir(base):
+            try:
+                shutil.rmtree(base)
+            except OSError as exc:
+                _log.warning("could not remove sandbox directory %s: %s", base, exc)
+
+    def close(self, wait: float = 2.0) -> None:
+        """Ask the worker to stop (it kills its children), then make sure it is gone."""
+        self.dead = True
+        try:
+            with self._write_lock:
+                self._stdin.close()
+        except OSError:
+            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(wait)
+        self.kill()
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(5.0)
+        except subprocess.TimeoutExpired as exc:
+            raise SandboxError(f"sandbox worker {self.proc.pid} could not be stopped") from exc
+        self._remove_base_dir()
+        for stream in (self.proc.stdout, self.proc.stderr, self.proc.stdin):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _is_our_base_dir(path: str) -> bool:
+    parent, name = os.path.split(os.path.normpath(path))
+    return parent == os.path.normpath(tempfile.gettempdir()) and name.startswith(
+        "latm-sandbox-")
+
+
+def _close_worker(worker: _Worker | None) -> None:
+    if worker is not None:
+        worker.close()
+
+
+class SandboxExecutor:
+    """Runs model-written Python in a fresh, OS-isolated child process per call.
+
+    A warm worker interpreter (started with ``python -I -S`` and an empty environment, in its
+    own network namespace) forks one child per call. Before the program's first line the child
+    enters its own process group and a private temporary directory, gets CPU / memory / file /
+    thread limits, drops to uid 65534 (when the host is root), sets no-new-privileges, drops
+    every capability, restricts file access with Landlock and installs a seccomp filter (no
+    process creation, exec, sockets, ptrace, mounts, or signals to other processes). Results
+    come back as JSON over a private pipe; the verdict is decided here. See
+    :meth:`isolation_report` for what is active on this machine.
+
+    ``run`` executes ``code`` then ``snippet`` in one fresh ``__main__`` namespace and returns
+    the JSON value of the last variable whose name starts with ``ans`` that the snippet assigns
+    at module level (falling back to ``code`` if the snippet assigns none). The name is chosen
+    from the source (last assignment in source order); if that name was never bound at run
+    time (an untaken branch) the previous ``ans``-like name that is bound is used. JSON
+    conversion is :func:`json.dumps`: tuples become lists and non-string dict keys become
+    strings; sets, objects, NaN and infinities are ``"NonJSONAnswer"`` errors.
+
+    Verdicts (``ExecutionResult.error_type``): the exception's class name for a raised
+    exception (``SystemExit``, ``KeyboardInterrupt`` included), ``"SyntaxError"``,
+    ``"Timeout"`` (wall clock or CPU time), ``"MemoryError"``, ``"MissingAnswer"``,
+    ``"NonJSONAnswer"``, ``"OutputLimit"`` (the answer, or everything the child reported, was
+    too large), ``"Crashed"`` (killed by a signal), ``"NoResult"`` (the process ended without
+    reporting, e.g. ``os._exit``) and ``"InvalidResult"`` (the private channel held something
+    other than one well-formed report, e.g. the program wrote into it). Printed output is
+    captured in-process and capped at ``max_output_bytes``: excess is dropped and a
+    ``...[output truncated: N more bytes]`` marker appended; that is not a failure. Output
+    written straight to file descriptor 1 (``os.write(1, ...)``) is discarded.
+
+    The executor is thread-safe (one worker serves many concurrent calls), supports asyncio
+    through :meth:`arun`, restarts its worker transparently if it dies, and is a context
+    manager (:meth:`close`). The worker is started lazily on the first call, or by
+    :meth:`start`.
+
+    Args:
+        timeout: Default wall-clock limit of one call, in seconds.
+        memory_mb: Address-space limit of each child, in MiB.
+        cpu_seconds: CPU-time limit of each child (``RLIMIT_CPU``), a backstop behind the
+            wall-clock ``timeout`` that the worker enforces by killing the call.
+        spares: How many pre-forked, already isolated children the worker keeps waiting, so
+            fork and isolation setup happen off the call's critical path.
+        max_output_bytes: Printed output kept per call.
+        max_answer_bytes: Largest JSON answer accepted.
+        file_size_mb: Largest file a child may write into its private directory.
+        max_open_files: Open file descriptors per child.
+        max_threads: Threads per child (``RLIMIT_NPROC`` for the sandbox uid).
+        require_answer: Default for ``run(require_answer=...)``: if False, a program that
+            assigns no ``ans`` succeeds with ``answer=None`` (used to check that code runs).
+        allow_weaker_isolation: Run even if a required isolation layer is unavailable
+            (default False: raise :class:`~langchain_latm.errors.SandboxUnavailableError`).
+        python: Interpreter for the worker (default: the current one).
+        start_timeout: Seconds to wait for the worker to start.
+        network_namespace: Put the worker in its own network namespace (default True).
+
+    Raises:
+        ValueError: If a limit is not positive.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 5.0,
+        memory_mb: int = 512,
+        cpu_seconds: int = 30,
+        max_output_bytes: int = 64_000,
+        max_answer_bytes: int = 1_000_000,
+        file_size_mb: int = 16,
+        max_open_files: int = 64,
+        max_threads: int = 64,
+        require_answer: bool = True,
+        allow_weaker_isolation: bool = False,
+        python: str | None = None,
+        start_timeout: float = 30.0,
+        network_namespace: bool = True,
+        spares: int = 2,
+    ) -> None:
+        for name, value in (("timeout", timeout), ("memory_mb", memory_mb),
+                            ("cpu_seconds", cpu_seconds), ("max_output_bytes", max_output_bytes),
+                            ("max_answer_bytes", max_answer_bytes),
+                            ("file_size_mb", file_size_mb), ("max_open_files", max_open_files),
+                            ("max_threads", max_threads), ("start_timeout", start_timeout)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        if max_open_files < 8:
+            raise ValueError("max_open_files must be at least 8")
+        self.timeout = float(timeout)
+        self.require_answer = require_answer
+        self.allow_weaker_isolation = allow_weaker_isolation
+        self._python = python or sys.executable
+        self._start_timeout = start_timeout
+        self._config: dict[str, Any] = {
+            "memory_mb": int(memory_mb),
+            "cpu_seconds": int(cpu_seconds),
+            "max_output_bytes": int(max_output_bytes),
+            "max_answer_bytes": int(max_answer_bytes),
+            "file_size_mb": int(file_size_mb),
+            "max_open_files": int(max_open_files),
+            "max_threads": int(max_threads),
+            "network_namespace": bool(network_namespace),
+            "spares": max(0, int(spares)),
+        }
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        self._report: IsolationReport | None = None
+        self._closed = False
+        self._restarts = 0
+        self._finalizer: weakref.finalize[..., Any] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> IsolationReport:
+        """Start the worker now (instead of on the first call).
+
+        Returns:
+            The isolation report of the started worker.
+
+        Raises:
+            SandboxUnavailableError: If a required layer is missing and weaker isolation was
+                not allowed.
+            SandboxError: If the executor is closed or the worker cannot start.
+        """
+        self._ensure_worker()
+        assert self._report is not None
+        return self._report
+
+    def _ensure_worker(self) -> _Worker:
+        with self._lock:
+            if self._closed:
+                raise SandboxError("this SandboxExecutor is closed")
+            worker = self._worker
+            if worker is not None and not worker.dead:
+                return worker
+            if worker is not None:
+                worker.kill()
+                self._restarts += 1
+            worker = _Worker(self._python, self._config, self._start_timeout)
+            report = self._make_report(worker.ready)
+            if not report.fully_isolated and not self.allow_weaker_isolation:
+                worker.close()
+                details = "; ".join(
+                    f"{layer.name}: {layer.detail}" for layer in report.layers
+                    if layer.required and not layer.active
+                )
+                raise SandboxUnavailableError(
+                    f"sandbox isolation layers unavailable on this machine: {details}. "
+                    "Pass allow_weaker_isolation=True to run with weaker isolation.",
+                    missing=report.missing,
+                )
+            self._worker = worker
+            self._report = report
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _close_worker, worker)
+            return worker
+
+    @staticmethod
+    def _make_report(ready: dict[str, Any]) -> IsolationReport:
+        raw = ready.get("layers", {})
+        status: dict[str, str] = {str(k): str(v) for k, v in raw.items()} if isinstance(
+            raw, dict) else {}
+        layers: list[IsolationLayer] = []
+        for table, required in ((REQUIRED_LAYERS, True), (OPTIONAL_LAYERS, False)):
+            for name, description in table.items():
+                detail = status.get(name, "not reported by the worker")
+                active = detail == "ok" or (name == "library_access" and detail.startswith(
+                    ("ok", "not needed")))
+                layers.append(IsolationLayer(name=name, active=active, required=required,
+                                             description=description, detail=detail))
+        return IsolationReport(
+            layers=layers,
+            landlock_abi=int(ready.get("landlock_abi", 0) or 0),
+            worker_pid=int(ready.get("pid", 0) or 0),
+            host_uid=os.getuid(),
+            python=str(ready.get("python", "")),
+        )
+
+    def isolation_report(self) -> IsolationReport:
+        """Report which isolation layers are active (starting the worker if needed).
+
+        With ``allow_weaker_isolation=False`` and a missing layer this raises; build the
+        executor with ``allow_weaker_isolation=True`` to inspect a weak machine.
+
+        Returns:
+            The :class:`IsolationReport` of the current worker.
+        """
+        return self.start()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the running worker, or None if none is running."""
+        worker = self._worker
+        return worker.pid if worker is not None and not worker.dead else None
+
+    def worker_status(self) -> dict[str, list[int]]:
+        """Diagnostics: pids of the worker's idle spare children and of running calls.
+
+        Returns:
+            ``{"spares": [...], "running": [...]}`` (both empty if no worker is running).
+
+        Raises:
+            SandboxError: If the worker does not answer.
+        """
+        worker = self._worker
+        if worker is None or worker.dead:
+            return {"spares": [], "running": []}
+        try:
+            status = worker.submit({"op": "status", "id": secrets.token_hex(8)}).result(10.0)
+        except (_WorkerDied, TimeoutError) as exc:
+            raise SandboxError(f"the sandbox worker did not answer: {exc}") from exc
+        assert isinstance(status, _WorkerStatus)
+        return {"spares": list(status.spares), "running": list(status.running)}
+
+    @property
+    def restarts(self) -> int:
+        """How many times the worker was restarted after dying."""
+        return self._restarts
+
+    def close(self) -> None:
+        """Stop the worker (and any call still running). Idempotent."""
+        with self._lock:
+            self._closed = True
+            worker, self._worker = self._worker, None
+            if self._finalizer is not None:
+                self._finalizer.detach()
+                self._finalizer = None
+        if worker is not None:
+            worker.close()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def __enter__(self) -> SandboxExecutor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- running ------------------------------------------------------------------------------
+    def _request(self, code: str, snippet: str, timeout: float | None,
+                 require_answer: bool | None) -> tuple[dict[str, Any], float] | ExecutionResult:
+        if not isinstance(code, str) or not isinstance(snippet, str):
+            raise TypeError("code and snippet must be str")
+        limit = self.timeout if timeout is None else float(timeout)
+        if not (limit > 0 and math.isfinite(limit)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        size = len(code.encode("utf-8", "surrogatepass")) + len(
+            snippet.encode("utf-8", "surrogatepass"))
+        if size > _MAX_SOURCE_BYTES:
+            return ExecutionResult(ok=False, error_type="InputTooLarge",
+                                   error_message=f"code + snippet are {size} bytes; the limit "
+                                   f"is {_MAX_SOURCE_BYTES}")
+        request = {
+            "op": "run",
+            "id": secrets.token_hex(16),
+            "code": code,
+            "snippet": snippet,
+            "timeout": limit,
+            "require_answer": self.require_answer if require_answer is None else require_answer,
+        }
+        return request, limit
+
+    def run(self, code: str, snippet: str = "", timeout: float | None = None, *,
+            require_answer: bool | None = None) -> ExecutionResult:
+        """Run ``code`` then ``snippet`` in a fresh isolated child and return the verdict.
+
+        Args:
+            code: The tool's source (function definitions, imports...).
+            snippet: The call to run after it; its last ``ans...`` assignment is the answer.
+            timeout: Wall-clock limit in seconds (default: the executor's ``timeout``).
+            require_answer: If False, succeed without an ``ans`` (``answer=None``); default:
+                the executor's ``require_answer``.
+
+        Returns:
+            The :class:`~langchain_latm.schemas.ExecutionResult`; failures of the program are
+            reported in it, never raised.
+
+        Raises:
+            SandboxUnavailableError: Required isolation is unavailable (see ``__init__``).
+            SandboxError: The sandbox itself failed twice in a row, or the executor is closed.
+            TypeError: ``code`` or ``snippet`` is not a string.
+            ValueError: ``timeout`` is not a positive number.
+        """
+        t0 = time.perf_counter()
+        prepared = self._request(code, snippet, timeout, require_answer)
+        if isinstance(prepared, ExecutionResult):
+            return prepared
+        request, limit = prepared
+        last: Exception | None = None
+        for _attempt in range(2):
+            worker = self._ensure_worker()
+            try:
+                fut = worker.submit(request)
+            except _WorkerDied as exc:
+                last = exc
+                continue
+            try:
+                reply = fut.result(limit + _GRACE_S)
+            except _WorkerDied as exc:
+                last = exc
+                continue
+            except TimeoutError:
+                worker.forget(request["id"])
+                self._recycle(worker)
+                return _timeout_result(limit, time.perf_counter() - t0, host_side=True)
+            return _verdict(reply, limit, time.perf_counter() - t0)
+        raise SandboxError(f"the sandbox worker died twice while running a call: {last}")
+
+    async def arun(self, code: str, snippet: str = "", timeout: float | None = None, *,
+                   require_answer: bool | None = None) -> ExecutionResult:
+        """Async version of :meth:`run` (the event loop is never blocked).
+
+        Args:
+            code: The tool's source.
+            snippet: The call to run after it.
+            timeout: Wall-clock limit in seconds (default: the executor's ``timeout``).
+            require_answer: As in :meth:`run`.
+
+        Returns:
+            The :class:`~langchain_latm.schemas.ExecutionResult`.
+
+        Raises:
+            SandboxUnavailableError: Required isolation is unavailable.
+            SandboxError: The sandbox itself failed twice in a row, or the executor is closed.
+        """
+        t0 = time.perf_counter()
+        prepared = self._request(code, snippet, timeout, require_answer)
+        if isinstance(prepared, ExecutionResult):
+            return prepared
+        request, limit = prepared
+        last: Exception | None = None
+        for _attempt in range(2):
+            if self._worker is None or self._worker.dead:
+                worker = await asyncio.to_thread(self._ensure_worker)
+            else:
+                worker = self._ensure_worker()
+            try:
+                fut = worker.submit(request)
+                reply = await asyncio.wait_for(asyncio.wrap_future(fut), limit + _GRACE_S)
+            except _WorkerDied as exc:
+                last = exc
+                continue
+            except TimeoutError:
+                worker.forget(request["id"])
+                self._recycle(worker)
+                return _timeout_result(limit, time.perf_counter() - t0, host_side=True)
+            return _verdict(reply, limit, time.perf_counter() - t0)
+        raise SandboxError(f"the sandbox worker died twice while running a call: {last}")
+
+    def run_many(self, calls: Iterable[tuple[str, str]], timeout: float | None = None, *,
+                 require_answer: bool | None = None) -> list[ExecutionResult]:
+        """Run several ``(code, snippet)`` pairs concurrently on the one worker.
+
+        Args:
+            calls: The pairs to run.
+            timeout: Per-call wall-clock limit.
+            require_answer: As in :meth:`run`.
+
+        Returns:
+            One result per pair, in order.
+        """
+        pairs = list(calls)
+        results: list[ExecutionResult | None] = [None] * len(pairs)
+
+        def one(i: int) -> None:
+            code, snippet = pairs[i]
+            results[i] = self.run(code, snippet, timeout, require_answer=require_answer)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(pairs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return [r for r in results if r is not None]
+
+    def _recycle(self, worker: _Worker) -> None:
+        """Kill a worker that stopped answering; the next call starts a new one."""
+        with self._lock:
+            if self._worker is worker:
+                self._worker = None
+                self._restarts += 1
+        worker.kill()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _timeout_result(limit: float, duration: float, *, host_side: bool = False,
+                    cpu: bool = False, stdout: str = "") -> ExecutionResult:
+    if cpu:
+        msg = "the CPU-time limit was exceeded"
+    else:
+        msg = f"the program did not finish within {limit:g}s"
+        if host_side:
+            msg += " (the sandbox worker stopped answering and was restarted)"
+    return ExecutionResult(ok=False, error_type="Timeout", error_message=msg, stdout=stdout,
+                           duration_s=duration)
+
+
+def _verdict(reply: _WorkerReply, limit: float, duration: float) -> ExecutionResult:
+    """Decide one call's verdict.
+
+    The worker's framing (exit status, signal, timeout, authenticity) is trusted; the child's
+    report is untrusted and validated strictly.
+    """
+    if reply.spawn_error:
+        raise SandboxError(f"the sandbox could not start a child: {reply.spawn_error}")
+    if reply.timed_out:
+        return _timeout_result(limit, duration)
+    if reply.overflow:
+        return ExecutionResult(ok=False, error_type="OutputLimit",
+                               error_message="the program's report exceeded the size limit",
+                               duration_s=duration)
+    child: _ChildResult | None = None
+    problem = ""
+    if reply.raw:
+        try:
+            child = _ChildResult.model_validate(json.loads(reply.raw))
+        except (ValueError, RecursionError, ValidationError) as exc:
+            problem = f"{type(exc).__name__}"
+    if reply.signal is not None:
+        name = _SIGNAL_NAMES.get(reply.signal, str(reply.signal))
+        if reply.signal == signal.SIGXCPU:
+            return _timeout_result(limit, duration, cpu=True)
+        return ExecutionResult(ok=False, error_type="Crashed",
+                               error_message=f"the program was killed by signal {name}",
+                               duration_s=duration)
+    if child is None:
+        if problem or reply.forged:
+            return ExecutionResult(ok=False, error_type="InvalidResult",
+                                   error_message="the sandbox's result channel held something "
+                                   f"other than one authentic report ({problem or 'forged'}); "
+                                   "did the program write into it?", duration_s=duration)
+        return ExecutionResult(ok=False, error_type="NoResult",
+                               error_message="the program ended without reporting a result "
+                               f"(exit status {reply.exit_code})", duration_s=duration)
+    if child.error_type is not None:
+        return ExecutionResult(ok=False, error_type=child.error_type,
+                               error_message=child.error_message or "", stdout=child.stdout,
+                               duration_s=duration)
+    answer: Any = None
+    if child.answer_json is not None:
+        try:
+            answer = json.loads(child.answer_json, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            return ExecutionResult(ok=False, error_type="NonJSONAnswer",
+                                   error_message=f"the answer could not be decoded: "
+                                   f"{type(exc).__name__}", stdout=child.stdout,
+                                   duration_s=duration)
+    return ExecutionResult(ok=True, answer=answer, stdout=child.stdout, duration_s=duration)

@@ -1,0 +1,476 @@
+"""SandboxExecutor: benign programs, answer semantics, verdicts, limits and lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from langchain_latm.errors import SandboxError, SandboxUnavailableError
+from langchain_latm.sandbox import REQUIRED_LAYERS, IsolationReport, SandboxExecutor
+from langchain_latm.schemas import ExecutionResult
+
+
+@pytest.fixture(scope="module")
+def ex() -> Iterator[SandboxExecutor]:
+    with SandboxExecutor(timeout=5.0) as executor:
+        yield executor
+
+
+def call_children(ex: SandboxExecutor) -> list[int]:
+    """Live children of the worker that are not idle pre-forked spares (should be none)."""
+    pid = ex.worker_pid
+    if pid is None:
+        return []
+    children = worker_children(pid)  # list first: a spare forked after this is harmless
+    status = ex.worker_status()
+    assert status["running"] == []
+    return sorted(set(children) - set(status["spares"]))
+
+
+def worker_children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (the sandbox worker's live children)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+# --------------------------------------------------------------------------- benign programs
+BENIGN = [
+    ("itertools",
+     "import itertools\ndef f(xs): return [list(p) for p in itertools.permutations(xs)]",
+     "ans = f([1, 2, 3])", [[1, 2, 3], [1, 3, 2], [2, 1, 3], [2, 3, 1], [3, 1, 2], [3, 2, 1]]),
+    ("datetime", "import datetime\ndef f(s):\n    d = datetime.datetime.strptime(s, '%m/%d/%Y')\n"
+     "    return (d + datetime.timedelta(days=1)).strftime('%m/%d/%Y')",
+     "ans = f('12/31/1999')", "01/01/2000"),
+    ("re", "import re\ndef f(s): return re.findall(r'\\d+', s)", "ans = f('a1b22c333')",
+     ["1", "22", "333"]),
+    ("json", "import json\ndef f(s): return json.loads(s)['k'][1]", "ans = f('{\"k\": [1, 2]}')",
+     2),
+    ("collections", "from collections import Counter, defaultdict, deque\n"
+     "def f(w):\n    c = Counter(w)\n    d = deque(sorted(c))\n    d.rotate(1)\n"
+     "    return [c.most_common(1)[0][0], list(d)]",
+     "ans = f('banana')", ["a", ["n", "a", "b"]]),
+    ("math", "import math\ndef f(n): return [math.factorial(n), math.gcd(84, 36), math.isqrt(99)]",
+     "ans = f(10)", [3628800, 12, 9]),
+    ("fractions",
+     "from fractions import Fraction\ndef f(): return str(Fraction(1, 3) + Fraction(1, 6))",
+     "ans = f()", "1/2"),
+    ("functools",
+     "import functools\n@functools.lru_cache(None)\ndef fib(n): return n if n < 2 else "
+     "fib(n - 1) + fib(n - 2)", "ans = functools.reduce(lambda a, b: a + b, [fib(i) for i in "
+     "range(20)])", 10945),
+    ("heapq", "import heapq\ndef f(xs): return heapq.nsmallest(3, xs)", "ans = f([5, 1, 4, 2, 3])",
+     [1, 2, 3]),
+    ("string", "import string\ndef f(): return string.ascii_lowercase[:5] + string.digits[-1]",
+     "ans = f()", "abcde9"),
+    ("printing", "def f(x):\n    print('computing', x)\n    return x * 2", "ans = f(21)", 42),
+    ("recursion", "def depth(n): return 0 if n == 0 else 1 + depth(n - 1)", "ans = depth(500)",
+     500),
+    ("classes", "class Stack:\n    def __init__(self): self.items = []\n"
+     "    def push(self, x): self.items.append(x); return self\n"
+     "    def pop(self): return self.items.pop()",
+     "s = Stack().push(1).push(2)\nans = [s.pop(), len(s.items)]", [2, 1]),
+    ("generators", "def gen(n):\n    for i in range(n):\n        yield i * i",
+     "ans = sum(gen(10))", 285),
+    ("dataclasses",
+     "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n    y: int",
+     "ans = P(1, 2).x + P(3, 4).y", 5),
+    ("decimal_statistics", "import decimal, statistics\n",
+     "ans = [str(decimal.Decimal('0.1') * 3), "
+     "statistics.median([3, 1, 2])]", ["0.3", 2]),
+    ("word_sorting", "def sort_words(s): return ' '.join(sorted(s.split()))",
+     "ans = sort_words('syndrome therefrom')", "syndrome therefrom"),
+    ("unicode", "def f(s): return s[::-1].upper()", "ans = f('héllo wörld')", "DLRÖW OLLÉH"),
+    ("tmp_files", "def f():\n    with open('scratch.txt', 'w') as fh: fh.write('abc')\n"
+     "    return open('scratch.txt').read()", "ans = f()", "abc"),
+    ("threads", "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) "
+     "for i in range(4)]\nfor t in ts: t.start()\nfor t in ts: t.join()", "ans = sorted(out)",
+     [0, 1, 2, 3]),
+]
+
+
+@pytest.mark.parametrize(("code", "snippet", "expected"), [b[1:] for b in BENIGN],
+                         ids=[b[0] for b in BENIGN])
+def test_benign_programs_return_the_right_answer(ex: SandboxExecutor, code: str, snippet: str,
+                                                  expected: object) -> None:
+    res = ex.run(code, snippet)
+    assert res.ok, res.error
+    assert res.answer == expected
+    assert res.error_type is None
+    assert res.duration_s > 0
+
+
+def test_printing_is_captured(ex: SandboxExecutor) -> None:
+    res = ex.run("print('hello'); print(1, 2, sep='-')", "ans = 1")
+    assert res.stdout == "hello\n1-2\n"
+
+
+# --------------------------------------------------------------------------- answer semantics
+@pytest.mark.parametrize(("code", "snippet", "expected"), [
+    ("", "ans = 1\nans1 = 2", 2),
+    ("", "ans1 = 2\nans = 1", 1),
+    ("", "answer = 'x'\nans = 'y'\nanswer = 'z'", "z"),
+    ("ans = 'from code'", "x = 5", "from code"),
+    ("ans = 'from code'", "ans2 = 'from snippet'", "from snippet"),
+    ("", "ret = 3\nans = ret * 2\nassert ans == 6", 6),
+    ("", "if True:\n    ans = 'taken'\nelse:\n    ans2 = 'not taken'", "taken"),
+    ("", "for i in range(3):\n    ans = i", 2),
+    ("", "ans, other = 1, 2", 1),
+    ("", "(ans := 9)", 9),
+    ("", "ans = 1\nans += 4", 5),
+    ("", "ans = (1, 2)", [1, 2]),
+    ("", "ans = {'a': [1, None, True, 1.5]}", {"a": [1, None, True, 1.5]}),
+    ("", "ans = None", None),
+    ("def f():\n    ans = 'local'\n    return ans", "ans = f()", "local"),
+    ("def f():\n    ans_inner = 1", "f()\nans = 'outer'", "outer"),
+])
+def test_answer_is_last_ans_assigned(ex: SandboxExecutor, code: str, snippet: str,
+                                     expected: object) -> None:
+    res = ex.run(code, snippet)
+    assert res.ok, res.error
+    assert res.answer == expected
+
+
+def test_missing_answer(ex: SandboxExecutor) -> None:
+    res = ex.run("def f(): return 1", "x = f()")
+    assert not res.ok
+    assert res.error_type == "MissingAnswer"
+    assert "ans" in (res.error_message or "")
+
+
+def test_missing_answer_when_only_a_function_local(ex: SandboxExecutor) -> None:
+    res = ex.run("def f():\n    ans = 1\n    return ans", "f()")
+    assert res.error_type == "MissingAnswer"
+
+
+@pytest.mark.parametrize("value", ["{1, 2}", "object()", "float('nan')", "float('inf')",
+                                   "b'bytes'", "lambda: 1", "[1, {2}]"])
+def test_non_json_answer(ex: SandboxExecutor, value: str) -> None:
+    res = ex.run("", f"ans = {value}")
+    assert not res.ok
+    assert res.error_type == "NonJSONAnswer"
+    assert "JSON" in (res.error_message or "")
+
+
+def test_require_answer_false_runs_whole_block(ex: SandboxExecutor) -> None:
+    res = ex.run("def f(x): return x + 1\nprint(f(1))", require_answer=False)
+    assert res.ok and res.answer is None and res.stdout == "2\n"
+    bad = ex.run("def f(x): return x + 1\nprint(f('a'))", require_answer=False)
+    assert not bad.ok and bad.error_type == "TypeError"
+
+
+def test_exception_reports_class_message_and_traceback(ex: SandboxExecutor) -> None:
+    res = ex.run("def f(x):\n    return {}[x]", "ans = f('missing')")
+    assert not res.ok
+    assert res.error_type == "KeyError"
+    assert "missing" in (res.error_message or "")
+    assert "<tool>" in (res.error_message or "") and "<snippet>" in (res.error_message or "")
+    assert res.error == f"KeyError: {res.error_message}"
+
+
+@pytest.mark.parametrize(("code", "snippet"), [("def f(:\n  pass", "ans = 1"),
+                                               ("", "ans = = 1"), ("if x:\nans = 1", "")])
+def test_syntax_errors(ex: SandboxExecutor, code: str, snippet: str) -> None:
+    res = ex.run(code, snippet)
+    assert not res.ok
+    assert res.error_type == "SyntaxError"
+    assert "line" in (res.error_message or "")
+
+
+def test_stdout_printed_before_an_error_is_kept(ex: SandboxExecutor) -> None:
+    res = ex.run("print('before')\nraise ValueError('x')")
+    assert res.error_type == "ValueError" and res.stdout == "before\n"
+
+
+def test_timeout_is_enforced_and_reported(ex: SandboxExecutor) -> None:
+    t0 = time.monotonic()
+    res = ex.run("while True:\n    pass", timeout=0.5)
+    elapsed = time.monotonic() - t0
+    assert not res.ok and res.error_type == "Timeout"
+    assert elapsed < 4.0
+    assert call_children(ex) == []
+
+
+def test_memory_limit(ex: SandboxExecutor) -> None:
+    res = ex.run("x = bytearray(4 * 1024 ** 3)", "ans = len(x)")
+    assert not res.ok and res.error_type == "MemoryError"
+
+
+def test_output_is_truncated_with_marker_not_failed() -> None:
+    with SandboxExecutor(max_output_bytes=1000) as small:
+        res = small.run("print('x' * 5000)", "ans = 'done'")
+    assert res.ok and res.answer == "done"
+    assert res.stdout.startswith("x" * 1000)
+    assert "output truncated" in res.stdout
+    assert len(res.stdout) < 1100
+
+
+def test_huge_answer_is_output_limit() -> None:
+    with SandboxExecutor(max_answer_bytes=1000) as small:
+        res = small.run("", "ans = 'y' * 5000")
+    assert not res.ok and res.error_type == "OutputLimit"
+
+
+def test_input_validation(ex: SandboxExecutor) -> None:
+    with pytest.raises(TypeError):
+        ex.run(b"ans = 1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        ex.run("ans = 1", timeout=0)
+    with pytest.raises(ValueError):
+        SandboxExecutor(memory_mb=0)
+
+
+# --------------------------------------------------------------------------- isolation report
+def test_isolation_report_lists_every_required_layer(ex: SandboxExecutor) -> None:
+    report = ex.isolation_report()
+    assert isinstance(report, IsolationReport)
+    names = {layer.name for layer in report.layers if layer.required}
+    assert names == set(REQUIRED_LAYERS)
+    assert report.fully_isolated, report.missing
+    assert report.worker_pid == ex.worker_pid
+
+
+def test_fails_closed_when_a_layer_is_missing() -> None:
+    weak = SandboxExecutor(network_namespace=False)
+    with pytest.raises(SandboxUnavailableError) as info:
+        weak.run("ans = 1")
+    assert info.value.missing == ["network_namespace"]
+    assert "network_namespace" in str(info.value)
+    weak.close()
+
+
+def test_allow_weaker_isolation_runs_and_reports() -> None:
+    with SandboxExecutor(network_namespace=False, allow_weaker_isolation=True) as weak:
+        report = weak.isolation_report()
+        assert report.missing == ["network_namespace"]
+        res = weak.run("import socket\nsocket.socket()")
+        assert res.error_type == "PermissionError"  # seccomp still blocks sockets
+        assert weak.run("", "ans = 2").answer == 2
+
+
+# --------------------------------------------------------------------------- lifecycle
+def test_concurrent_threads_share_one_executor(ex: SandboxExecutor) -> None:
+    results: dict[int, ExecutionResult] = {}
+    lock = threading.Lock()
+
+    def call(i: int) -> None:
+        res = ex.run("import time\ndef f(x):\n    time.sleep(0.05)\n    return x * x",
+                     f"ans = f({i})")
+        with lock:
+            results[i] = res
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {i: r.answer for i, r in results.items()} == {i: i * i for i in range(16)}
+    assert all(r.ok for r in results.values())
+
+
+async def test_arun_concurrently(ex: SandboxExecutor) -> None:
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(
+        ex.arun("import time\ntime.sleep(0.3)", f"ans = {i}") for i in range(8)))
+    assert [r.answer for r in results] == list(range(8))
+    assert time.monotonic() - t0 < 2.0  # ran concurrently, not 8 x 0.3 s in a row
+
+
+def test_run_many(ex: SandboxExecutor) -> None:
+    res = ex.run_many([("", f"ans = {i} + 1") for i in range(5)])
+    assert [r.answer for r in res] == [1, 2, 3, 4, 5]
+
+
+def test_worker_killed_is_restarted_transparently() -> None:
+    with SandboxExecutor() as fresh:
+        assert fresh.run("", "ans = 1").answer == 1
+        old = fresh.worker_pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        time.sleep(0.2)
+        res = fresh.run("", "ans = 2")
+        assert res.ok and res.answer == 2
+        assert fresh.worker_pid not in (None, old)
+        assert fresh.restarts == 1
+
+
+def test_worker_killed_during_a_call_retries() -> None:
+    with SandboxExecutor() as fresh:
+        fresh.start()
+        pid = fresh.worker_pid
+        assert pid is not None
+        threading.Timer(0.3, os.kill, args=(pid, signal.SIGKILL)).start()
+        res = fresh.run("import time\ntime.sleep(0.6)", "ans = 'second try'")
+        assert res.ok and res.answer == "second try"
+        assert fresh.worker_pid != pid
+
+
+def test_close_stops_worker_and_rejects_calls() -> None:
+    executor = SandboxExecutor()
+    executor.run("", "ans = 1")
+    pid = executor.worker_pid
+    assert pid is not None
+    executor.close()
+    executor.close()  # idempotent
+    assert executor.closed
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(SandboxError):
+        executor.run("", "ans = 1")
+
+
+def test_close_kills_running_calls() -> None:
+    executor = SandboxExecutor()
+    executor.start()
+    pid = executor.worker_pid
+    assert pid is not None
+    out: list[ExecutionResult | BaseException] = []
+
+    def call() -> None:
+        try:
+            out.append(executor.run("import time\ntime.sleep(30)", timeout=30))
+        except SandboxError as exc:
+            out.append(exc)
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.5)
+    kids = executor.worker_status()["running"]
+    assert kids, "the call should be running in a child"
+    kids += executor.worker_status()["spares"]
+    executor.close()
+    t.join(10)
+    assert not t.is_alive()
+    for kid in kids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(kid, 0)
+    assert out and isinstance(out[0], SandboxError | ExecutionResult)
+
+
+def test_lazy_start_and_context_manager() -> None:
+    executor = SandboxExecutor()
+    assert executor.worker_pid is None
+    with executor as same:
+        assert same is executor
+        assert same.run("", "ans = 'x'").answer == "x"
+    assert executor.closed
+
+
+# --------------------------------------------------------------------------- non-root path
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv")
+                    or not Path("/usr/bin/python3").exists(),
+                    reason="needs root, setpriv and a world-readable /usr/bin/python3 to "
+                           "impersonate an ordinary user")
+def test_worker_as_ordinary_user() -> None:
+    """The standalone worker, run as uid 65534, still applies every layer it can."""
+    import json
+    import tempfile
+
+    def traversable(d: str) -> bool:
+        parts = Path(d).resolve().parts
+        return all(os.stat(Path(*parts[:i])).st_mode & 0o001 for i in range(1, len(parts) + 1))
+
+    base = next((d for d in ("/var/tmp", "/dev/shm", tempfile.gettempdir())
+                 if os.path.isdir(d) and traversable(d)), None)
+    if base is None:
+        pytest.skip("no world-traversable temporary directory to place the worker script in")
+    tmp = Path(tempfile.mkdtemp(prefix="latm-nonroot-", dir=base))
+    try:
+        tmp.chmod(0o755)
+        worker = tmp / "worker.py"
+        worker.write_text(
+            (Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py").read_text())
+        worker.chmod(0o644)
+        proc = subprocess.Popen(
+            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+             "/usr/bin/python3", "-I", "-S", str(worker)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={}, cwd="/",
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        requests = [{"config": {}},
+                    {"op": "run", "id": "a", "code": "import os", "snippet": "ans = os.getuid()",
+                     "timeout": 5},
+                    {"op": "run", "id": "b", "code": "",
+                     "snippet": "ans = open('/etc/passwd').read()", "timeout": 5}]
+        for req in requests:
+            proc.stdin.write(json.dumps(req).encode() + b"\n")
+        proc.stdin.flush()
+        watchdog = threading.Timer(60, proc.kill)  # never hang the suite
+        watchdog.start()
+        try:
+            lines = [json.loads(proc.stdout.readline() or b"null") for _ in range(3)]
+            proc.stdin.close()
+            assert proc.wait(30) == 0
+        finally:
+            watchdog.cancel()
+    finally:
+        shutil.rmtree(tmp)
+    ready = lines[0]
+    replies = {line["id"]: line for line in lines[1:]}
+    assert ready["kind"] == "ready" and ready["uid"] == 65534
+    layers = ready["layers"]
+    for name in ("uid_drop", "no_new_privs", "landlock_fs", "seccomp", "rlimits"):
+        assert layers[name] == "ok", (name, layers[name])
+    # the user-namespace route to a private network namespace, where the kernel permits it
+    assert layers["network_namespace"] == "ok" or "unshare" in layers["network_namespace"]
+    raw_a = replies["a"]["raw"]
+    assert json.loads(json.loads(raw_a)["answer_json"]) == 65534
+    assert json.loads(replies["b"]["raw"])["error_type"] == "PermissionError"
+
+
+def test_worker_script_imports_only_the_standard_library() -> None:
+    worker_path = str(Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py")
+    src = Path(worker_path).read_text()
+    for forbidden in ("langchain", "pydantic", "import typer", "import rich"):
+        assert f"import {forbidden}" not in src and f"from {forbidden}" not in src
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c",
+         "import runpy, sys; sys.argv=['w']; "
+         f"m = runpy.run_path({worker_path!r}, run_name='not_main'); "
+         "print(sorted(k for k in sys.modules if k.split('.')[0] in "
+         "('langchain_latm', 'pydantic', 'langchain_core')))"],
+        capture_output=True, text=True, env={}, timeout=60, check=True,
+    )
+    assert proc.stdout.strip() == "[]"
+
+
+def test_cleanup_never_changes_host_tmp_permissions() -> None:
+    """Removing a call's directory must not loosen or tighten anything outside it."""
+    import stat as stat_mod
+    import tempfile
+
+    host_tmp = tempfile.gettempdir()
+    before = stat_mod.S_IMODE(os.stat(host_tmp).st_mode)
+    snippet = (
+        "import os\n"
+        "os.makedirs('locked/inner', exist_ok=True)\n"
+        "open('locked/inner/f', 'w').write('x')\n"
+        "os.chmod('locked/inner', 0)\n"
+        "os.chmod('locked', 0o500)\n"
+        "ans = 'made'\n"
+    )
+    with SandboxExecutor(timeout=5) as ex:
+        for _ in range(3):
+            ex.run("", snippet)
+        assert ex.run("", "ans = 1").answer == 1
+    assert stat_mod.S_IMODE(os.stat(host_tmp).st_mode) == before
