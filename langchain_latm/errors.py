@@ -14,11 +14,14 @@ if TYPE_CHECKING:
     from langchain_latm.schemas import VerificationReport
 
 __all__ = [
+    "ConfigurationError",
     "DataNotFoundError",
     "DispatchError",
     "EmbeddingMismatchError",
     "LATMError",
     "ModelCallError",
+    "ModelUnavailableError",
+    "PriceNotFoundError",
     "ReplayExhaustedError",
     "RepositoryError",
     "SandboxError",
@@ -176,6 +179,14 @@ class ModelCallError(LATMError):
         self.cause_type = type(cause).__name__ if cause is not None else None
 
 
+class ModelUnavailableError(ModelCallError):
+    """A transient provider fault (rate limit, 5xx, timeout, lost connection) outlasted retries.
+
+    The provider client already retried with backoff; a caller (for example a LangGraph
+    node with ``langchain_latm.reliability.MODEL_RETRY_POLICY``) may retry later.
+    """
+
+
 class DataNotFoundError(LATMError, FileNotFoundError):
     """Task data (BBH files, recorded sessions) could not be found.
 
@@ -190,3 +201,25 @@ class DataNotFoundError(LATMError, FileNotFoundError):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "data not found"
 
+
+
+class PriceNotFoundError(LATMError, KeyError):
+    """A model has no price in the price table, or a price override is malformed.
+
+    Attributes:
+        model: The model whose price was asked for, when known.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else "price not found"
+
+
+class ConfigurationError(LATMError, ValueError):
+    """Something needed is not configured (no model named, bad option value).
+
+    The message says which setting is missing and how to provide it.
+    """

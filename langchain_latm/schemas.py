@@ -339,6 +339,9 @@ class Answer(BaseModel):
         tool: Name of the tool used.
         usage: Token usage of the tool user's model calls.
         attempts: How many snippets were tried.
+        metadata: Extra context (JSON values): for failed model calls the ``role``, ``model``
+            and ``cause_type``; for answers from :class:`~langchain_latm.LATM` the route
+            (``outcome``, ``score``, ``reason``).
     """
 
     answer: str | None = None
@@ -350,6 +353,7 @@ class Answer(BaseModel):
     tool: str | None = None
     usage: Usage = Field(default_factory=Usage)
     attempts: int = 0
+    metadata: dict[str, JSONValue] = Field(default_factory=dict)
 
 
 class Route(BaseModel):

@@ -1,1 +1,5 @@
-"""Benchmarks behind ``latm bench``: each module measures one thing and writes bench/results/*.json."""
+"""Benchmarks behind ``latm bench``: each module measures one thing.
+
+Every benchmark prints a table with its baseline side by side and writes
+``bench/results/<name>.json``.
+"""

@@ -45,6 +45,10 @@ _COMMAND_MODULES = (
     "sandbox",
     "make",
     "tools",
+    "demo",
+    "solve",
+    "cost",
+    "bench",
 )
 
 for _name in _COMMAND_MODULES:
