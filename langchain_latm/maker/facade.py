@@ -120,6 +120,8 @@ class ToolMaker:
         checkpointer: BaseCheckpointSaver[Any] | None = None,
     ) -> None:
         self.llm = llm
+        self.n_train = n_train
+        self.n_val = n_val
         self.n_candidates = n_candidates
         self.checkpointer = checkpointer
         propose = max_propose_attempts or max_attempts
@@ -176,9 +178,30 @@ class ToolMaker:
             return values
         return None
 
-    @staticmethod
-    def _coerce(task: TaskSpec | Mapping[str, Any]) -> TaskSpec:
-        return task if isinstance(task, TaskSpec) else TaskSpec.model_validate(task)
+    def _coerce(self, task: TaskSpec | Mapping[str, Any]) -> TaskSpec:
+        """Validate the task before any model call: unverifiable tasks cost nothing."""
+        spec = task if isinstance(task, TaskSpec) else TaskSpec.model_validate(task)
+        if not spec.train[: self.n_train]:
+            raise ToolMakingError(
+                f"task {spec.name!r} has no training demonstrations to propose a tool from",
+                stage="propose", task=spec.name,
+            )
+        if not spec.val[: self.n_val]:
+            raise ToolMakingError(
+                f"task {spec.name!r} has no validation examples: a tool cannot be verified "
+                "without gold answers",
+                stage="verify", task=spec.name,
+            )
+        shown = (("train", spec.train[: self.n_train]), ("val", spec.val[: self.n_val]))
+        for split, demos in shown:
+            for i, demo in enumerate(demos):
+                if not demo.answer.strip():
+                    raise ToolMakingError(
+                        f"task {spec.name!r}: {split} example {i} has an empty answer; every "
+                        "demonstration the maker sees or is verified against needs a gold answer",
+                        stage="propose" if split == "train" else "verify", task=spec.name,
+                    )
+        return spec
 
     # -- public API --------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from langchain_latm.maker.state import (
     MakerInput,
     MakerState,
 )
+from langchain_latm.reliability import MODEL_RETRY_POLICY
 
 __all__ = ["build_maker_graph", "recursion_limit"]
 
@@ -59,11 +60,11 @@ def _candidate_graph(
     builder: StateGraph[MakerState, MakerContext, MakerInput, MakerState] = StateGraph(
         MakerState, context_schema=MakerContext, input_schema=MakerInput
     )
-    builder.add_node("propose", nodes.propose)
+    builder.add_node("propose", nodes.propose, retry_policy=MODEL_RETRY_POLICY)
     builder.add_node("execute", nodes.execute)
-    builder.add_node("verify", nodes.verify)
+    builder.add_node("verify", nodes.verify, retry_policy=MODEL_RETRY_POLICY)
     builder.add_node("check", nodes.check)
-    builder.add_node("wrap", nodes.wrap)
+    builder.add_node("wrap", nodes.wrap, retry_policy=MODEL_RETRY_POLICY)
     builder.add_node("check_wrap", nodes.check_wrap)
     builder.add_edge(START, "propose")
     builder.add_edge("propose", "execute")

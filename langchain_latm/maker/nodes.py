@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from langchain_latm.errors import LATMError, ModelCallError, ToolMakingError
+from langchain_latm.errors import ModelCallError, ToolMakingError
 from langchain_latm.maker.harness import Executor, _align, judge_tests, run_case
 from langchain_latm.maker.parsing import (
     ParsedWrap,
@@ -39,6 +39,7 @@ from langchain_latm.maker.prompts import (
 )
 from langchain_latm.maker.state import MakerContext, MakerState
 from langchain_latm.models import load_chat_model, model_name
+from langchain_latm.reliability import invoke_with_role
 from langchain_latm.schemas import (
     CaseResult,
     Demonstration,
@@ -278,20 +279,17 @@ class MakerNodes:
         return float(value) if value else self.settings.timeout
 
     def _call(
-        self, runtime: Runtime[MakerContext] | None, messages: list[AnyMessage]
+        self,
+        runtime: Runtime[MakerContext] | None,
+        messages: list[AnyMessage],
+        attempt: int = 1,
     ) -> tuple[AIMessage, dict[str, Any]]:
         llm = self.model(runtime)
-        try:
-            reply = llm.invoke(messages)
-        except LATMError:
-            raise  # ReplayExhaustedError and friends propagate unchanged
-        except Exception as exc:
-            raise ModelCallError(
-                f"the maker model call failed: {type(exc).__name__}: {exc}",
-                role="maker",
-                model=model_name(llm),
-                cause=exc,
-            ) from exc
+        # LATMErrors (ReplayExhaustedError...) propagate unchanged; provider failures become
+        # ModelCallError(role="maker", model, attempt), transient ones ModelUnavailableError
+        # (retried by the node's MODEL_RETRY_POLICY).
+        reply = invoke_with_role(llm, messages, role="maker", attempt=attempt,
+                                 model=model_name(llm))
         if not isinstance(reply, AIMessage):
             reply = AIMessage(content=message_text(reply))
         usage = Usage.from_message(reply)
@@ -324,7 +322,7 @@ class MakerNodes:
                 )
             new.append(HumanMessage(self.prompts.propose(demos)))
         self._emit(runtime, state, stage="propose", status="start", attempt=attempt)
-        reply, usage = self._call(runtime, [*(state.get("messages") or []), *new])
+        reply, usage = self._call(runtime, [*(state.get("messages") or []), *new], attempt)
         attempts["propose"] = attempt
         return {"messages": [*new, reply], "usage": usage, "attempts": attempts, "stage": "execute"}
 
@@ -402,7 +400,7 @@ class MakerNodes:
                 )
             new.append(HumanMessage(self.prompts.verify(demos)))
         self._emit(runtime, state, stage="verify", status="start", attempt=attempt)
-        reply, usage = self._call(runtime, [*(state.get("messages") or []), *new])
+        reply, usage = self._call(runtime, [*(state.get("messages") or []), *new], attempt)
         attempts["verify"] = attempt
         return {"messages": [*new, reply], "usage": usage, "attempts": attempts, "stage": "check"}
 
@@ -472,7 +470,7 @@ class MakerNodes:
         if attempt == 1:
             new.append(HumanMessage(self.prompts.wrap()))
         self._emit(runtime, state, stage="wrap", status="start", attempt=attempt)
-        reply, usage = self._call(runtime, [*(state.get("messages") or []), *new])
+        reply, usage = self._call(runtime, [*(state.get("messages") or []), *new], attempt)
         attempts["wrap"] = attempt
         return {
             "messages": [*new, reply],
