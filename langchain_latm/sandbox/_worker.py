@@ -22,8 +22,8 @@ import ast
 import builtins
 import contextlib
 import ctypes
-import ctypes.util
 import errno
+import fcntl
 import gc
 import io
 import json
@@ -35,7 +35,6 @@ import signal
 import stat
 import struct
 import sys
-import tempfile
 import time
 import traceback
 import types
@@ -347,7 +346,9 @@ class Config:
         self.use_network_namespace = bool(raw.get("network_namespace", True))
         self.spares = max(0, int(raw.get("spares", 2)))
         self.tmp_size_mb = max(1, int(raw.get("tmp_size_mb", 256)))
-        self.warm_up = bool(raw.get("warm_up", True))
+        # True / False, or "auto": warm spares up only while the machine has idle CPU
+        warm = raw.get("warm_up", "auto")
+        self.warm_up: bool | str = warm if warm == "auto" else bool(warm)
 
 
 CONFIG = Config({})
@@ -371,6 +372,35 @@ def _read_only_paths() -> list[str]:
         if os.path.isdir(p):
             paths.append(p)
     return paths
+
+
+def gettempdir() -> str:
+    """The directory :mod:`tempfile` would pick with an empty environment.
+
+    ``tempfile`` itself is not imported: it pulls in ``random``, whose at-fork hook (reseeding
+    in every child) makes each fork measurably slower.
+    """
+    for d in ("/tmp", "/var/tmp", "/usr/tmp"):
+        probe = os.path.join(d, f".latm-probe-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            continue
+        os.close(fd)
+        os.unlink(probe)
+        return d
+    return os.getcwd()
+
+
+def mkdtemp(prefix: str, parent: str) -> str:
+    """Create a fresh private (0700) directory ``parent/prefix<random>``."""
+    while True:
+        path = os.path.join(parent, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
 
 
 MS_BIND, MS_REC, MS_PRIVATE, MS_RDONLY, MS_REMOUNT = 4096, 16384, 1 << 18, 1, 32
@@ -423,12 +453,12 @@ def private_tmp(lib_dirs: list[str], size_mb: int) -> str:
     the sandbox does not depend on the host's ``/tmp`` permissions. Library directories that
     live under ``/tmp`` are bound back read-only. Needs root or a user namespace.
     """
-    tmp = tempfile.gettempdir()
+    tmp = gettempdir()
     inside = [d for d in lib_dirs if d == tmp or d.startswith(tmp.rstrip("/") + "/")]
     _ensure_mount_ns()
     staged = []
     for i, d in enumerate(inside):
-        st = tempfile.mkdtemp(prefix=f"latm-stage{i}-")
+        st = mkdtemp(f"latm-stage{i}-", tmp)
         _mount(d, st, None, MS_BIND | MS_REC)
         staged.append((d, st))
     _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size_mb}m")
@@ -679,10 +709,18 @@ def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]
     sys.stderr = _Capture(0)
     result: dict[str, Any] = {"error_type": None, "error_message": None}
     try:
-        trees = []
+        # Compile both parts before running either. The tool code is compiled straight from
+        # source (no Python-level AST: that is most of the parse cost); only the snippet,
+        # usually one line, is parsed to find its ``ans`` names.
+        compiled = []
+        snippet_tree: ast.Module | None = None
         for name, text in (("<tool>", code), ("<snippet>", snippet)):
             try:
-                trees.append((name, ast.parse(text, filename=name)))
+                if name == "<snippet>":
+                    snippet_tree = ast.parse(text, filename=name)
+                    compiled.append(compile(snippet_tree, name, "exec"))
+                else:
+                    compiled.append(compile(text, name, "exec"))
             except SyntaxError as exc:
                 where = f"{name} line {exc.lineno}" if exc.lineno else name
                 kind = type(exc).__name__
@@ -694,14 +732,15 @@ def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]
                 result.update(error_type="SyntaxError",
                               error_message=_short(f"could not parse {name}: {exc}"))
                 return result
-        candidates = answer_candidates(trees[1][1]) or answer_candidates(trees[0][1])
+        candidates = (answer_candidates(snippet_tree) if snippet_tree else []) or (
+            answer_candidates(ast.parse(code, filename="<tool>")))
         _Source(code, snippet)
         module = types.ModuleType("__main__")
         module.__dict__["__builtins__"] = builtins
         sys.modules["__main__"] = module
         ns = module.__dict__
-        for name, tree in trees:
-            exec(compile(tree, name, "exec"), ns)
+        for program in compiled:
+            exec(program, ns)
         if not require_answer:
             return result
         chosen = next((n for n in candidates if n in ns), None)
@@ -763,6 +802,22 @@ def _tool(text):
 _WARM_SNIPPET = 'print("warm")\nans = [_tool("b a"), {"k": [1, 2.5, None, True]}]\n'
 
 
+def _should_warm_up() -> bool:
+    """Whether the next spare should pre-run the warm-up program.
+
+    Warming moves ~1-2 ms of page copying off the call's critical path but costs about 1 ms
+    of extra CPU per call. With idle cores that is a clear latency win; on a saturated
+    machine the extra CPU delays everything, so ``"auto"`` warms only while the 1-minute
+    load average is below the number of CPUs.
+    """
+    if CONFIG.warm_up != "auto":
+        return bool(CONFIG.warm_up)
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1)
+    except OSError:
+        return True
+
+
 def _warm_up() -> None:
     """Run a fixed benign program once before the real request arrives.
 
@@ -778,7 +833,7 @@ def _warm_up() -> None:
 def _read_request(fd: int) -> dict[str, Any]:
     data = bytearray()
     while True:
-        chunk = os.read(fd, 1 << 20)
+        chunk = os.read(fd, 65536)  # small reads stay on the heap (no 1 MiB mmap)
         if not chunk:
             break
         data += chunk
@@ -789,7 +844,8 @@ def _read_request(fd: int) -> dict[str, Any]:
     return req
 
 
-def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, status: int) -> None:
+def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, status: int,
+               ruleset_fd: int = -1, warm_up: bool = True) -> None:
     r"""Everything a forked child does; never returns.
 
     The child is forked *before* its call arrives (a warm spare): it applies every layer
@@ -802,6 +858,12 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
     The report is written as ``nonce + b"\n" + json`` and the child exits with ``status``;
     both are chosen by the worker per call, so a program that merely writes into inherited
     descriptors and exits cannot pass for a finished run.
+
+    ``warm_up`` runs a fixed benign program first (see :func:`_warm_up`).
+
+    ``ruleset_fd`` is the Landlock ruleset the worker built once for this child's slot
+    (read-only library paths, read-write only beneath the slot directory that holds
+    ``tmpdir``); without one the child builds its own ruleset (slower, same rules).
     """
     fallback = nonce + (b'\n{"error_type": "MemoryError", '
                         b'"error_message": "the memory limit was exceeded"}')
@@ -814,15 +876,18 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         for fd in (0, 1, 2):
             os.dup2(DEVNULL_FD, fd)
-        os.dup2(result_fd, 3)
-        os.dup2(request_fd, 4)
-        os.closerange(5, 1 << 16)
+        # move our descriptors to 3, 4 (and 5) without clobbering one with another
+        keep = [result_fd, request_fd] + ([ruleset_fd] if ruleset_fd >= 0 else [])
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in keep]
+        for target, fd in enumerate(high, start=3):
+            os.dup2(fd, target)
+        os.closerange(3 + len(keep), 1 << 16)
         result_fd, request_fd = 3, 4
+        ruleset_fd = 5 if ruleset_fd >= 0 else -1
         os.environ.clear()
         sys.argv = [""]
         stage = "private_tmpdir"
         os.chdir(tmpdir)
-        tempfile.tempdir = tmpdir
         cpu = max(1, CONFIG.cpu_seconds)
         if "rlimits" in ACTIVE:
             stage = "rlimits"
@@ -841,7 +906,10 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         ruleset = -1
         if "landlock_fs" in ACTIVE:
             stage = "landlock_fs"
-            ruleset = prepare_landlock(LL_ABI, READ_PATHS, [tmpdir], ["/dev/null"])
+            ruleset = ruleset_fd if ruleset_fd >= 0 else prepare_landlock(
+                LL_ABI, READ_PATHS, [tmpdir], ["/dev/null"])
+        elif ruleset_fd >= 0:
+            os.close(ruleset_fd)
         if "uid_drop" in ACTIVE and IS_ROOT:
             stage = "uid_drop"
             os.setgroups([])
@@ -862,7 +930,7 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         if "seccomp" in ACTIVE:
             stage = "seccomp"
             apply_seccomp()
-        if CONFIG.warm_up:
+        if warm_up:
             stage = "warm_up"
             _warm_up()
         stage = "request"
@@ -894,22 +962,36 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
 
 
 # --- worker loop --------------------------------------------------------------------------
+class Slot:
+    """A directory plus the Landlock ruleset that grants read-write access beneath it only.
+
+    The ruleset is built once, when the slot is created, instead of in every child (which
+    saves opening every library path and one ``landlock_add_rule`` per path per call). A slot
+    serves one child at a time: it goes back to the pool only after that child is dead, its
+    process group killed and everything inside the slot directory removed, so the next child
+    always starts from an empty, fresh private directory.
+    """
+
+    def __init__(self, path: str, ruleset: int) -> None:
+        self.path, self.ruleset = path, ruleset
+
+
 class Spare:
     """A forked, isolated child waiting for its call."""
 
-    def __init__(self, pid: int, pidfd: int, req_w: int, res_r: int, tmpdir: str,
-                 nonce: bytes, status: int) -> None:
+    def __init__(self, pid: int, pidfd: int, req_w: int, res_r: int, slot: Slot,
+                 tmpdir: str, nonce: bytes, status: int) -> None:
         self.pid, self.pidfd, self.req_w, self.res_r = pid, pidfd, req_w, res_r
-        self.tmpdir, self.nonce, self.status = tmpdir, nonce, status
+        self.slot, self.tmpdir, self.nonce, self.status = slot, tmpdir, nonce, status
 
 
 class Call:
     """One running child."""
 
-    def __init__(self, cid: str, pid: int, rfd: int, pidfd: int, tmpdir: str,
+    def __init__(self, cid: str, pid: int, rfd: int, pidfd: int, slot: Slot, tmpdir: str,
                  deadline: float, nonce: bytes, status: int) -> None:
         self.cid, self.pid, self.rfd, self.pidfd = cid, pid, rfd, pidfd
-        self.nonce, self.status = nonce, status
+        self.nonce, self.status, self.slot = nonce, status, slot
         self.tmpdir, self.deadline = tmpdir, deadline
         self.buf = bytearray()
         self.started = time.monotonic()
@@ -947,6 +1029,42 @@ class Worker:
         self.counter = 0
         self.closing = False
         self.spares: list[Spare] = []
+        self.free_slots: list[Slot] = []
+        self.slot_count = 0
+        # spares to keep: the configured number, raised (up to 4x) while concurrent calls
+        # find the pool empty, so bursts of parallel calls stop forking on their critical path
+        self.want_spares = CONFIG.spares
+
+    def take_slot(self) -> Slot:
+        """A clean slot from the pool, or a new one (with its Landlock ruleset)."""
+        if self.free_slots:
+            return self.free_slots.pop()
+        self.slot_count += 1
+        path = os.path.join(BASE_DIR, f"s{self.slot_count}")
+        # as root the children (uid 65534) may only traverse the slot to reach their own
+        # directory; as an ordinary user they share our uid and the slot is emptied anyway
+        os.mkdir(path, 0o711 if IS_ROOT else 0o700)
+        ruleset = -1
+        if "landlock_fs" in ACTIVE:
+            ruleset = prepare_landlock(LL_ABI, READ_PATHS, [path], ["/dev/null"])
+        return Slot(path, ruleset)
+
+    def release_slot(self, slot: Slot) -> None:
+        """Empty a slot whose child is gone and return it to the pool (or retire it)."""
+        clean = True
+        try:
+            os.chmod(slot.path, 0o711 if IS_ROOT else 0o700)  # a child may have changed it
+            for name in os.listdir(slot.path):
+                _rmtree(os.path.join(slot.path, name))
+            clean = not os.listdir(slot.path)
+        except OSError as exc:
+            sys.stderr.write(f"latm-sandbox: could not empty {slot.path}: {exc}\n")
+            clean = False
+        if clean and not self.closing:
+            self.free_slots.append(slot)
+            return
+        if slot.ruleset >= 0:  # never reuse a slot that could not be emptied
+            os.close(slot.ruleset)
 
     def send(self, obj: dict[str, Any]) -> None:
         _write_all(1, (json.dumps(obj) + "\n").encode())
@@ -954,7 +1072,8 @@ class Worker:
     def make_spare(self) -> Spare:
         """Fork a child that isolates itself and then waits for its call."""
         self.counter += 1
-        tmpdir = os.path.join(BASE_DIR, f"c{self.counter}")
+        slot = self.take_slot()
+        tmpdir = os.path.join(slot.path, f"c{self.counter}")
         os.mkdir(tmpdir, 0o700)
         if IS_ROOT and "uid_drop" in ACTIVE:
             os.chown(tmpdir, NOBODY, NOBODY)
@@ -962,19 +1081,20 @@ class Worker:
         req_r, req_w = os.pipe2(os.O_CLOEXEC)
         nonce = os.urandom(16).hex().encode()
         status = 100 + os.urandom(1)[0] % 100
+        warm = _should_warm_up()
         pid = os.fork()
         if pid == 0:  # child
             try:
                 os.close(res_r)
                 os.close(req_w)
-                child_main(req_r, res_w, tmpdir, nonce, status)
+                child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm)
             finally:
                 os._exit(71)
         os.close(res_w)
         os.close(req_r)
         with contextlib.suppress(OSError):  # the child may already have done it
             os.setpgid(pid, pid)
-        return Spare(pid, os.pidfd_open(pid), req_w, res_r, tmpdir, nonce, status)
+        return Spare(pid, os.pidfd_open(pid), req_w, res_r, slot, tmpdir, nonce, status)
 
     def discard_spare(self, spare: Spare) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -985,7 +1105,7 @@ class Worker:
         for fd in (spare.req_w, spare.res_r, spare.pidfd):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        _rmtree(spare.tmpdir)
+        self.release_slot(spare.slot)
 
     def start_call(self, req: dict[str, Any]) -> None:
         cid = str(req.get("id", ""))
@@ -994,6 +1114,8 @@ class Worker:
                           "require_answer": bool(req.get("require_answer", True)),
                           "timeout": timeout}).encode()
         del req
+        if not self.spares and self.want_spares < 4 * CONFIG.spares:
+            self.want_spares += 1
         for _attempt in range(2):
             spare = self.spares.pop(0) if self.spares else self.make_spare()
             started = time.monotonic()
@@ -1006,7 +1128,7 @@ class Worker:
             break
         else:
             raise OSError("could not hand the call to a sandbox child")
-        call = Call(cid, spare.pid, spare.res_r, spare.pidfd, spare.tmpdir,
+        call = Call(cid, spare.pid, spare.res_r, spare.pidfd, spare.slot, spare.tmpdir,
                     started + timeout, spare.nonce, spare.status)
         call.started = started
         os.set_blocking(spare.res_r, False)
@@ -1042,11 +1164,11 @@ class Worker:
     def finish(self, call: Call, timed_out: bool = False) -> None:
         if timed_out:
             self.kill(call)
-            _pid, status = os.waitpid(call.pid, 0)
+            _pid, status, usage = os.wait4(call.pid, 0)
         else:
             # a readable pidfd means the child exited; check anyway (descriptor numbers are
             # reused, so a stale event must never make us block on a running child)
-            _pid, status = os.waitpid(call.pid, os.WNOHANG)
+            _pid, status, usage = os.wait4(call.pid, os.WNOHANG)
             if _pid == 0:
                 return
         duration = time.monotonic() - call.started
@@ -1071,7 +1193,6 @@ class Worker:
             os.killpg(call.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        _rmtree(call.tmpdir)
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         head = call.nonce + b"\n"
         authentic = exit_code == call.status and call.buf.startswith(head)
@@ -1082,8 +1203,11 @@ class Worker:
             "exit_code": exit_code,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "timed_out": timed_out, "overflow": call.overflow, "survivors": survivors,
-            "duration": duration,
+            "duration": duration, "cpu": usage.ru_utime + usage.ru_stime,
         })
+        # off the call's critical path: the host has its answer, and the child and its
+        # process group are already gone; the slot is reused only once it is empty again
+        self.release_slot(call.slot)
 
     def handle_line(self, line: bytes) -> None:
         try:
@@ -1116,7 +1240,7 @@ class Worker:
         self.drain_lines()
         while not self.closing or self.calls:
             # replenish spares while idle (only when nothing is waiting to be read)
-            if (not self.closing and len(self.spares) < CONFIG.spares
+            if (not self.closing and len(self.spares) < self.want_spares
                     and not self.sel.select(0)):
                 self.spares.append(self.make_spare())
                 continue
@@ -1286,7 +1410,7 @@ def main() -> None:
             LAYERS["private_tmp"] = f"using the host's temporary directory: {exc}"
     else:
         LAYERS["private_tmp"] = "needs root or a user namespace"
-    BASE_DIR = tempfile.mkdtemp(prefix="latm-sandbox-")
+    BASE_DIR = mkdtemp("latm-sandbox-", gettempdir())
     os.chmod(BASE_DIR, 0o711)
     try:
         LAYERS["library_access"] = expose_library(lib_dirs, BASE_DIR)

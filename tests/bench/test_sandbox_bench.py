@@ -29,10 +29,20 @@ def test_sandbox_benchmark_runs_and_writes_results() -> None:
     results = run_sandbox_benchmark(n=120, concurrency=4, subprocess_n=30, out=OUT,
                                     console=Console(width=120))
     assert results["isolation"]["fully_isolated"], results["isolation"]
-    for key in ("sandbox", "sandbox_concurrent", "fresh_subprocess", "unsafe_exec_baseline"):
+    for key in ("sandbox", "sandbox_concurrent", "fresh_subprocess", "fresh_subprocess_no_site",
+                "unsafe_exec_baseline"):
         stats = results[key]
         assert stats["n"] > 0 and 0 < stats["p50_ms"] <= stats["p95_ms"]
     assert results["sandbox"]["n"] == 120
+    # the baseline is exactly what the issue names: a fresh `python -I` (site imported)
+    assert results["fresh_subprocess"]["command"].startswith("python -I -c")
+    assert results["fresh_subprocess_no_site"]["command"].startswith("python -I -S -c")
+    cpu = results["sandbox"]["cpu_per_call"]
+    if cpu["total_ms"] is not None:  # /proc readable (Linux)
+        assert cpu["total_ms"] > 0
+        assert cpu["total_ms"] == pytest.approx(
+            cpu["worker_ms"] + cpu["children_ms"] + cpu["host_ms"], abs=0.01)
+    assert len(results["machine"]["load_avg_1m_during"]) >= 2
     assert results["sandbox_concurrent"]["concurrency"] == 4
     # the warm, forking sandbox beats spawning an interpreter per call, even under load
     assert results["speedup_vs_fresh_subprocess"] > 1.0

@@ -474,3 +474,132 @@ def test_cleanup_never_changes_host_tmp_permissions() -> None:
             ex.run("", snippet)
         assert ex.run("", "ans = 1").answer == 1
     assert stat_mod.S_IMODE(os.stat(host_tmp).st_mode) == before
+
+
+# ------------------------------------------------------- per-call directories (slot reuse)
+def test_a_call_cannot_reach_an_earlier_calls_directory(ex: SandboxExecutor) -> None:
+    """Slots are reused: the directory of a finished call must be gone, and its parent
+    (the slot) must not reveal or accept anything."""
+    first = ex.run("import os\nopen('left.txt', 'w').write('secret-left-behind')\n"
+                   "os.mkdir('sub')\nos.chmod('.', 0o777)", "ans = os.getcwd()")
+    assert first.ok, first.error
+    old_dir = first.answer
+    probe = (
+        "import os\nout = {}\n"
+        f"old = {old_dir!r}\n"
+        "for name, fn in (('old_list', lambda: os.listdir(old)),\n"
+        "                 ('old_read', lambda: open(os.path.join(old, 'left.txt')).read()),\n"
+        "                 ('slot_list', lambda: os.listdir(os.path.dirname(old))),\n"
+        "                 ('slot_write', lambda: open(os.path.join(os.path.dirname(old),\n"
+        "                                                      'x'), 'w').write('x'))):\n"
+        "    try:\n        out[name] = repr(fn())\n"
+        "    except OSError as exc:\n        out[name] = type(exc).__name__\n"
+        "out['cwd_empty'] = os.listdir('.') == []\n"
+        "ans = out"
+    )
+    for _ in range(4):  # enough calls to cycle through the pooled slots
+        res = ex.run("", probe)
+        assert res.ok, res.error
+        assert res.answer["cwd_empty"] is True
+        assert "secret-left-behind" not in str(res.answer)
+        assert res.answer["old_list"] in ("FileNotFoundError", "PermissionError")
+        assert res.answer["old_read"] in ("FileNotFoundError", "PermissionError")
+        assert res.answer["slot_write"] in ("PermissionError", "FileNotFoundError")
+        assert res.answer["slot_list"] in ("PermissionError", "FileNotFoundError", "[]")
+
+
+def test_concurrent_calls_cannot_read_each_others_directory(ex: SandboxExecutor) -> None:
+    holder_code = "import os, time\nopen('mine.txt', 'w').write('held-secret')\n"
+    box: dict[str, ExecutionResult] = {}
+
+    def holder() -> None:
+        box["holder"] = ex.run(holder_code, "import os, time\npath = os.getcwd()\n"
+                               "time.sleep(1.5)\nans = path")
+
+    t = threading.Thread(target=holder)
+    t.start()
+    time.sleep(0.5)
+    # the other call does not know the path; it searches every sibling slot it can name
+    res = ex.run("", (
+        "import os\nfound = []\nhere = os.getcwd()\nbase = os.path.dirname("
+        "os.path.dirname(here))\nscheme_matches = False\n"
+        "for i in range(1, 40):\n"
+        "    slot = os.path.join(base, f's{i}')\n"
+        "    me = int(os.path.basename(here)[1:])\n"
+        "    for j in range(max(1, me - 300), me + 300):\n"
+        "        d = os.path.join(slot, f'c{j}')\n"
+        "        if d == here:\n            scheme_matches = True\n            continue\n"
+        "        try:\n            found.append(open(os.path.join(d, 'mine.txt')).read())\n"
+        "        except OSError:\n            pass\n"
+        "ans = [found, scheme_matches]"), timeout=10)
+    t.join()
+    assert box["holder"].ok, box["holder"].error
+    assert res.ok, res.error
+    found, scheme_matches = res.answer
+    assert found == []
+    # the search used the real naming scheme (else it would prove nothing)
+    assert scheme_matches, "the directory naming scheme changed: update this test"
+
+
+def test_tempfile_in_a_call_uses_its_private_directory(ex: SandboxExecutor) -> None:
+    res = ex.run("import os, tempfile", "ans = [tempfile.gettempdir() == os.getcwd(), "
+                 "os.path.dirname(tempfile.mkstemp()[1]) == os.getcwd()]")
+    assert res.ok, res.error
+    assert res.answer == [True, True]
+
+
+def test_worker_stays_lean_for_fast_forks() -> None:
+    """Modules with at-fork hooks (threading, random) make every fork slower: the worker
+    must not import them (the children still can, on demand)."""
+    worker_path = str(Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py")
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c",
+         "import runpy, sys; sys.argv=['w']; "
+         f"m = runpy.run_path({worker_path!r}, run_name='not_main'); "
+         "[__import__(n) for n in m['PRELOAD']]; "
+         "print(sorted(k for k in ('threading', 'random', 'subprocess', 'tempfile') "
+         "if k in sys.modules))"],
+        capture_output=True, text=True, env={}, timeout=60, check=True,
+    )
+    assert proc.stdout.strip() == "[]"
+    res_threads = SandboxExecutor(timeout=5.0)
+    with res_threads as ex2:
+        res = ex2.run("import threading, random", "ans = [threading.active_count(), "
+                      "random.Random(1).randint(1, 6)]")
+    assert res.ok, res.error
+    assert res.answer == [1, 2]
+
+
+@pytest.mark.parametrize("warm_up", [True, False, "auto"])
+def test_worker_warm_up_modes_leave_no_trace(warm_up: object) -> None:
+    """Spares may pre-run a fixed warm-up program (always, never, or only while CPUs are
+    idle); the real call must see neither its output nor its names."""
+    import json
+
+    worker = str(Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py")
+    proc = subprocess.Popen([sys.executable, "-I", "-S", worker], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={}, cwd="/")
+    assert proc.stdin is not None and proc.stdout is not None
+    snippet = ("import sys\nprint('mine')\n"
+               "ans = [sorted(k for k in globals() if not k.startswith('__')), "
+               "sys.modules['__main__'].__dict__ is globals()]")
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        proc.stdin.write(json.dumps({"config": {"warm_up": warm_up}}).encode() + b"\n")
+        for i in range(3):
+            proc.stdin.write(json.dumps({"op": "run", "id": str(i), "code": "",
+                                         "snippet": snippet, "timeout": 5}).encode() + b"\n")
+        proc.stdin.flush()
+        ready = json.loads(proc.stdout.readline())
+        replies = [json.loads(proc.stdout.readline()) for _ in range(3)]
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+    finally:
+        watchdog.cancel()
+    assert ready["kind"] == "ready"
+    for reply in replies:
+        child = json.loads(reply["raw"])
+        assert child["stdout"] == "mine\n"
+        assert json.loads(child["answer_json"]) == [["sys"], True]
+        assert reply["cpu"] > 0
