@@ -702,6 +702,28 @@ class _Source:
             linecache.cache[name] = (len(text), None, text.splitlines(True), name)
 
 
+# Process creation is already impossible here (seccomp, Landlock); the audit hook only turns
+# what would be a silent libc failure (``os.system`` returning 32512) into a clear, reported
+# error. It is a message, not a boundary: the kernel layers are the boundary.
+_BLOCKED_EVENTS = frozenset({
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "subprocess.Popen", "pty.spawn",
+})
+_AUDIT_INSTALLED = False
+
+
+def _blocked_event(event: str, _args: tuple[Any, ...]) -> None:
+    if event in _BLOCKED_EVENTS:
+        raise PermissionError(f"sandbox: {event} is blocked (no process creation)")
+
+
+def _install_audit_hook() -> None:
+    global _AUDIT_INSTALLED
+    if not _AUDIT_INSTALLED:
+        sys.addaudithook(_blocked_event)
+        _AUDIT_INSTALLED = True
+
+
 def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]:
     """Run ``code`` then ``snippet`` in one fresh ``__main__`` module; return the verdict."""
     out = _Capture(CONFIG.max_output_bytes)
@@ -739,6 +761,7 @@ def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]
         module.__dict__["__builtins__"] = builtins
         sys.modules["__main__"] = module
         ns = module.__dict__
+        _install_audit_hook()
         for program in compiled:
             exec(program, ns)
         if not require_answer:
