@@ -361,7 +361,8 @@ class Route(BaseModel):
 
     Attributes:
         tool: The cached tool to use, or ``None`` for *unknown* (a new tool must be made).
-        score: Similarity score of the best candidate (cosine, higher is closer).
+        score: The dispatcher's score of the best candidate (higher is closer): the
+            re-ranked score, not the raw cosine (that is in the candidate's reason).
         candidates: Best candidates with their scores, best first.
         reason: Why this decision was taken (threshold, LLM confirmation...).
     """
