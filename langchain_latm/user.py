@@ -223,6 +223,29 @@ class ToolUser:
 
     # ------------------------------------------------------------------ solve
 
+    @staticmethod
+    def _invalid_question(question: object, tool: WrappedTool) -> Answer | None:
+        """A failed ``Answer`` for input no model can be asked about, else ``None``.
+
+        Checked before any model call: empty or whitespace-only text, non-``str`` input
+        (bytes), and text that is not encodable as UTF-8 (lone surrogates from undecodable
+        bytes), which no provider can receive.
+        """
+        reason: str | None = None
+        if not isinstance(question, str):
+            reason = f"the question must be text (str), got {type(question).__name__}"
+        elif not question.strip():
+            reason = "the question is empty"
+        else:
+            try:
+                question.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                reason = (f"the question is not valid UTF-8 text (undecodable bytes at "
+                          f"position {exc.start}); decode it before asking")
+        if reason is None:
+            return None
+        return Answer(ok=False, error=reason, error_type="InvalidQuestion", tool=tool.name)
+
     def solve(
         self,
         question: str,
@@ -244,6 +267,9 @@ class ToolUser:
             ``error``/``error_type`` (``"NoCodeBlock"``, the sandbox's verdict such as
             ``"Timeout"`` or ``"NameError"``, ``"ModelCallError"``, ``"SandboxError"``).
         """
+        invalid = self._invalid_question(question, tool)
+        if invalid is not None:
+            return invalid
         task_name = self._task_name(tool, task)
         messages: list[BaseMessage] = [HumanMessage(render_tool_user_prompt(tool, question))]
         usage = Usage(model=self.model)
@@ -280,6 +306,9 @@ class ToolUser:
         config: RunnableConfig | None = None,
     ) -> Answer:
         """Async :meth:`solve` (``ainvoke`` on the model, ``arun`` on the sandbox)."""
+        invalid = self._invalid_question(question, tool)
+        if invalid is not None:
+            return invalid
         task_name = self._task_name(tool, task)
         messages: list[BaseMessage] = [HumanMessage(render_tool_user_prompt(tool, question))]
         usage = Usage(model=self.model)

@@ -221,13 +221,15 @@ def _throughput_markdown(payload: Mapping[str, Any]) -> list[str]:
     )
     lines.append("")
     lines.append(
-        "| pipeline | concurrency | questions/s | ideal q/s | efficiency | overhead p50 (ms) "
+        "| embedding | pipeline | concurrency | questions/s | ideal q/s | efficiency "
+        "| overhead p50 (ms) "
         "| dispatch p50 | sandbox p50 | other p50 |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for level in payload.get("levels", []):
         lines.append(
-            f"| {level.get('pipeline', 'graph')} | {level['concurrency']} "
+            f"| {level.get('embedding', '')} | {level.get('pipeline', 'graph')} "
+            f"| {level['concurrency']} "
             f"| {level['throughput_qps']:.2f} "
             f"| {level['ideal_qps']:.2f} | {100 * level['efficiency']:.1f}% "
             f"| {level['overhead_ms']['p50']:.2f} | {level['dispatch_ms']['p50']:.2f} "

@@ -280,14 +280,19 @@ def throughput(
     out: Annotated[
         Path, typer.Option("--out", help="JSON output.")
     ] = _DEFAULT_OUT / "throughput.json",
+    embedding: Annotated[
+        str | None,
+        typer.Option("--embedding", help="Comma-separated embeddings (minilm,hashing,hybrid)."),
+    ] = None,
 ) -> None:
     """Offline questions/s and framework overhead (dispatch + sandbox + rest) vs the ideal."""
     from langchain_latm.benchmarks.throughput import run_throughput_benchmark
 
     levels = [int(x) for x in concurrency.split(",") if x.strip()]
+    embeddings = [e.strip() for e in embedding.split(",") if e.strip()] if embedding else None
     report = run_throughput_benchmark(
         n=n, concurrencies=levels, latency_s=latency, data_dir=data_dir, out=out,
-        console=_console(),
+        console=_console(), embeddings=embeddings,
     )
     typer.echo(f"wrote {out}")
     _write_report(out.parent)
