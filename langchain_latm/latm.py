@@ -11,24 +11,32 @@ answers the question itself (``direct_answer``), which costs what LATM is meant 
 Models and the repository can be fixed when the graph is built or chosen per run through the
 LangGraph context (:class:`~langchain_latm.latm_state.LATMContext`) and the environment, so a
 deployable graph (``graphs/latm.py``) imports without any API key.
+
+Every node has a sync and an async implementation: ``invoke``/``stream`` (and
+:meth:`LATM.solve`) run the sync one, ``ainvoke``/``astream`` (and :meth:`LATM.asolve`) await
+the async one, which uses the dispatcher's ``aroute``, the model's ``ainvoke`` and the
+sandbox's ``arun``, so concurrent questions never queue for asyncio's small default thread
+pool. Per question the graph does no work proportional to the number of stored tools beyond
+the dispatcher's vector search.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_config
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
+from langgraph.runtime import get_runtime
 
 from langchain_latm.cost import CostReport, CostTracker, PriceTable, cost_report, cot_prompt_for
 from langchain_latm.cost import estimate_direct_usage as _estimate_direct_usage
@@ -37,6 +45,7 @@ from langchain_latm.errors import (
     LATMError,
     ModelCallError,
     ModelUnavailableError,
+    RepositoryError,
     ToolMakingError,
 )
 from langchain_latm.latm_state import (
@@ -47,7 +56,7 @@ from langchain_latm.latm_state import (
     Outcome,
 )
 from langchain_latm.models import load_chat_model, model_name
-from langchain_latm.reliability import MODEL_RETRY_POLICY, invoke_with_role
+from langchain_latm.reliability import MODEL_RETRY_POLICY, ainvoke_with_role, invoke_with_role
 from langchain_latm.schemas import Answer, Route, TaskSpec, Usage, WrappedTool
 from langchain_latm.user import ToolUser
 from langchain_latm.user_prompts import DIRECT_ANSWER_PROMPT
@@ -104,6 +113,9 @@ class _Resources:
         self._repos: dict[str, ToolRepository] = {}
         self._dispatchers: dict[int, Dispatcher] = {}
         self._makers: dict[int, Any] = {}
+        self._tasks: dict[str, TaskSpec] = {}
+        # per repository: task name -> name of its cached tool (see task_tool)
+        self._task_tools: dict[int, tuple[ToolRepository, dict[str, str]]] = {}
 
     # models ---------------------------------------------------------------
     def llm(self, role: str, context: LATMContext | None) -> BaseChatModel:
@@ -153,6 +165,62 @@ class _Resources:
                 self._dispatchers[key] = Dispatcher(repository)
             return self._dispatchers[key]
 
+    def user(self, context: LATMContext | None) -> ToolUser:
+        """A tool user for the configured user model.
+
+        Cheap to build, so one per question: no per-user state (``ToolUser.failures``)
+        accumulates in a long-lived graph.
+        """
+        return ToolUser(self.llm("user", context), executor=self.sandbox(),
+                        max_retries=self.user_max_retries, timeout=self.user_timeout)
+
+    # tasks --------------------------------------------------------------------
+    def task(self, task: Any) -> TaskSpec | None:
+        """The caller's task as a ``TaskSpec`` (a BBH task name is loaded once, then cached)."""
+        if isinstance(task, str) and task:
+            with self._lock:
+                cached = self._tasks.get(task)
+            if cached is None:
+                cached = _coerce_task(task)
+                assert cached is not None
+                with self._lock:
+                    self._tasks[task] = cached
+            return cached
+        return _coerce_task(task)
+
+    def task_tool(self, repo: ToolRepository, task: str) -> WrappedTool | None:
+        """The cached tool of ``task`` (latest version of the newest-versioned tool).
+
+        The task -> tool-name map is built by one scan of the repository and kept; later
+        questions of a known task read just that tool (``repo.get``: its latest version,
+        integrity-checked). A name that vanished or was tampered with triggers a rescan.
+        """
+        with self._lock:
+            entry = self._task_tools.get(id(repo))
+            name = entry[1].get(task) if entry is not None and entry[0] is repo else None
+        if name is not None:
+            try:
+                tool = repo.get(name)
+            except RepositoryError:  # removed or tampered with since: rescan
+                tool = None
+            if tool is not None and tool.task == task:
+                return tool
+        best: dict[str, WrappedTool] = {}
+        for tool in repo.list():
+            current = best.get(tool.task)
+            if current is None or tool.version > current.version:
+                best[tool.task] = tool
+        with self._lock:
+            self._task_tools[id(repo)] = (repo, {t: tool.name for t, tool in best.items()})
+        return best.get(task)
+
+    def remember(self, repo: ToolRepository, tool: WrappedTool) -> None:
+        """Record a tool just stored through this graph as its task's cached tool."""
+        with self._lock:
+            entry = self._task_tools.get(id(repo))
+            if entry is not None and entry[0] is repo:
+                entry[1][tool.task] = tool.name
+
     def sandbox(self) -> SandboxExecutor:
         with self._lock:
             if self.executor is None:
@@ -188,6 +256,64 @@ def _coerce_task(task: Any) -> TaskSpec | None:
     raise ConfigurationError(f"task must be a TaskSpec, its JSON or a task name, got {task!r}")
 
 
+def _context() -> LATMContext | None:
+    """The run context of the graph run in progress (``None`` when none was given)."""
+    runtime = get_runtime(LATMContext)
+    return runtime.context if runtime is not None else None
+
+
+_T = TypeVar("_T")
+
+
+class _Step(Runnable[Any, _T]):
+    """A graph node (or conditional edge) with a sync and an async implementation.
+
+    LangGraph runs a plain ``def`` node on asyncio's default thread pool under ``ainvoke``
+    (a few threads, each held for a whole model call) and refuses an ``async def`` node
+    under ``invoke``; this runs ``func`` for ``invoke``/``stream`` and awaits ``afunc`` for
+    ``ainvoke``/``astream``. Unlike ``RunnableLambda`` it adds no tracing layer of its own
+    (LangGraph already traces every node) and inspects no signature per call. Both
+    functions take ``(state, config)``; LangGraph sets the run's config context, so
+    ``get_runtime()`` works inside them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[Any, RunnableConfig], _T],
+        afunc: Callable[[Any, RunnableConfig], Awaitable[_T]] | None = None,
+    ) -> None:
+        self.name = name
+        self._func = func
+        self._afunc = afunc
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> _T:
+        """Run the sync implementation."""
+        return self._func(input, config if config is not None else ensure_config())
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> _T:
+        """Await the async implementation (a pure step runs inline, never in a thread)."""
+        config = config if config is not None else ensure_config()
+        if self._afunc is None:
+            return self._func(input, config)
+        return await self._afunc(input, config)
+
+
+def _node(
+    name: str,
+    func: Callable[[LATMState, RunnableConfig], dict[str, Any]],
+    afunc: Callable[[LATMState, RunnableConfig], Awaitable[dict[str, Any]]],
+) -> _Step[dict[str, Any]]:
+    """A node doing I/O: ``func`` under ``invoke``, ``afunc`` under ``ainvoke``."""
+    return _Step(name, func, afunc)
+
+
+def _pure(name: str, func: Callable[[LATMState], _T]) -> _Step[_T]:
+    """A node or edge that only computes (no I/O): run inline by ``invoke`` and ``ainvoke``."""
+    return _Step(name, lambda state, _config: func(state))
+
+
 def _route_info(outcome: Outcome, route: Route | None, tool: WrappedTool | None) -> dict[str, Any]:
     info: dict[str, Any] = {"outcome": outcome}
     if route is not None:
@@ -198,6 +324,7 @@ def _route_info(outcome: Outcome, route: Route | None, tool: WrappedTool | None)
         info["tool"] = tool.name
         info["tool_version"] = tool.version
         info["tool_id"] = tool.tool_id
+        info["task"] = tool.task
     return info
 
 
@@ -280,23 +407,30 @@ def build_latm_graph(
         user_timeout=user_timeout,
     )
 
-    def dispatch(state: LATMState, runtime: Runtime[LATMContext]) -> dict[str, Any]:
+    # Every node (and conditional edge) is a RunnableLambda with a sync function for
+    # `invoke`/`stream` and a coroutine for `ainvoke`/`astream`. A plain sync function would
+    # make `ainvoke` run the node on asyncio's default thread pool (a few threads, each
+    # blocked for a whole model call), and a plain coroutine would make `invoke` raise.
+
+    # dispatch ----------------------------------------------------------------
+    def _dispatch_start(state: LATMState, context: LATMContext | None) -> tuple[
+            ToolRepository, TaskSpec | None, dict[str, Any] | None]:
+        """Validate, resolve the task and, when the caller named one, its cached tool."""
         question = state.get("question") or ""
         if not question.strip():
             raise ConfigurationError("the LATM graph needs a non-empty 'question'")
-        task = _coerce_task(state.get("task"))
-        repo = res.repo(runtime.context)
+        repo = res.repo(context)
+        task = res.task(state.get("task"))
         if task is not None:
-            own = [t for t in repo.list() if t.task == task.name]
-            if own:
-                tool = max(own, key=lambda t: t.version)
+            tool = res.task_tool(repo, task.name)
+            if tool is not None:
                 route = Route(tool=tool, score=1.0, candidates=[(tool, 1.0)],
                               reason=f"caller named task {task.name!r}; cached tool found")
-                return _dispatch_update(task, route, "cached")
-        router = res.router(repo)
-        before = getattr(router, "usage", None)
-        route = router.route(question)
-        spent = _usage_delta(before, getattr(router, "usage", None))
+                return repo, task, _dispatch_update(task, route, "cached")
+        return repo, task, None
+
+    def _dispatch_finish(task: TaskSpec | None, route: Route,
+                         spent: Usage | None) -> dict[str, Any]:
         if route.tool is not None and task is not None and route.tool.task != task.name:
             route = route.model_copy(update={
                 "tool": None,
@@ -309,6 +443,32 @@ def build_latm_graph(
             update["usage"] = {"dispatcher": spent}
         return update
 
+    def dispatch(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        repo, task, done = _dispatch_start(state, _context())
+        if done is not None:
+            return done
+        router = res.router(repo)
+        before = getattr(router, "usage", None)
+        route = router.route(state["question"])
+        return _dispatch_finish(task, route, _usage_delta(before, getattr(router, "usage", None)))
+
+    async def adispatch(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        context = _context()
+        if state.get("task") is None:  # nothing to look up: stay on the event loop
+            repo, task, done = _dispatch_start(state, context)
+        else:  # loading a task file / reading the store: blocking I/O, off the loop
+            repo, task, done = await asyncio.to_thread(_dispatch_start, state, context)
+        if done is not None:
+            return done
+        router = res.router(repo)
+        before = getattr(router, "usage", None)
+        aroute = getattr(router, "aroute", None)
+        if aroute is not None and inspect.iscoroutinefunction(aroute):
+            route = await aroute(state["question"])
+        else:
+            route = await asyncio.to_thread(router.route, state["question"])
+        return _dispatch_finish(task, route, _usage_delta(before, getattr(router, "usage", None)))
+
     def after_dispatch(state: LATMState) -> str:
         if state.get("tool") is not None:
             return "use_tool"
@@ -317,27 +477,22 @@ def build_latm_graph(
             return "make_tool"
         return "direct_answer" if fallback == "direct" else "no_tool"
 
-    def make_tool(state: LATMState, runtime: Runtime[LATMContext]) -> dict[str, Any]:
+    # make + store ------------------------------------------------------------
+    def _make_config(config: RunnableConfig) -> RunnableConfig:
         from langchain_latm.maker.graph import recursion_limit
 
-        config = get_config()
-        task = state["task_spec"]
-        assert task is not None
-        llm = res.llm("maker", runtime.context)
-        try:
-            sub_config: RunnableConfig = {
-                **config,
-                "recursion_limit": max(int(config.get("recursion_limit") or 25),
-                                       recursion_limit(max_propose_attempts=res.max_attempts,
-                                                       max_verify_attempts=res.max_attempts)),
-            }
-            result = res.maker_graph(llm).invoke(_maker_input(task), sub_config)
-        except ModelUnavailableError:
-            raise  # transient: the node's retry policy tries again
-        except LATMError as exc:
-            logger.warning("tool making for %r failed: %s", task.name, exc)
-            return {"make_error": str(exc), "make_error_type": type(exc).__name__,
-                    "outcome": "make_failed", "events": [f"make_tool: failed ({exc})"]}
+        return {
+            **config,
+            "recursion_limit": max(int(config.get("recursion_limit") or 25),
+                                   recursion_limit(max_propose_attempts=res.max_attempts,
+                                                   max_verify_attempts=res.max_attempts)),
+        }
+
+    def _made(task: TaskSpec, result: Mapping[str, Any] | LATMError) -> dict[str, Any]:
+        if isinstance(result, LATMError):
+            logger.warning("tool making for %r failed: %s", task.name, result)
+            return {"make_error": str(result), "make_error_type": type(result).__name__,
+                    "outcome": "make_failed", "events": [f"make_tool: failed ({result})"]}
         tool, error, usage = _maker_output(result, task)
         if tool is None:
             assert error is not None
@@ -347,31 +502,73 @@ def build_latm_graph(
         return {"tool": tool, "outcome": "made", "usage": {"maker": usage},
                 "events": [f"make_tool: made {tool.name} ({tool.verification.summary()})"]}
 
+    def make_tool(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        task = state["task_spec"]
+        assert task is not None
+        llm = res.llm("maker", _context())
+        result: Mapping[str, Any] | LATMError
+        try:
+            result = res.maker_graph(llm).invoke(_maker_input(task), _make_config(config))
+        except ModelUnavailableError:
+            raise  # transient: the node's retry policy tries again
+        except LATMError as exc:
+            result = exc
+        return _made(task, result)
+
+    async def amake_tool(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        task = state["task_spec"]
+        assert task is not None
+        llm = res.llm("maker", _context())
+        maker = await asyncio.to_thread(res.maker_graph, llm)  # first use compiles it
+        result: Mapping[str, Any] | LATMError
+        try:
+            result = await maker.ainvoke(_maker_input(task), _make_config(config))
+        except ModelUnavailableError:
+            raise  # transient: the node's retry policy tries again
+        except LATMError as exc:
+            result = exc
+        return _made(task, result)
+
     def after_make(state: LATMState) -> str:
         return "store_tool" if state.get("tool") is not None else "make_failed"
 
-    def store_tool(state: LATMState, runtime: Runtime[LATMContext]) -> dict[str, Any]:
-        tool = state["tool"]
-        assert tool is not None
-        stored = res.repo(runtime.context).add(tool)
+    def _store(tool: WrappedTool, context: LATMContext | None) -> dict[str, Any]:
+        repo = res.repo(context)
+        stored = repo.add(tool)
         if not isinstance(stored, WrappedTool):
             stored = tool
+        res.remember(repo, stored)
         return {"tool": stored, "tool_name": stored.name,
                 "events": [f"store_tool: stored {stored.name} v{stored.version}"]}
 
-    def _user(runtime: Runtime[LATMContext]) -> ToolUser:
-        return ToolUser(res.llm("user", runtime.context), executor=res.sandbox(),
-                        max_retries=res.user_max_retries, timeout=res.user_timeout)
+    def store_tool(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        tool = state["tool"]
+        assert tool is not None
+        return _store(tool, _context())
 
-    def use_tool(state: LATMState, runtime: Runtime[LATMContext]) -> dict[str, Any]:
-        config = get_config()
+    async def astore_tool(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        tool = state["tool"]
+        assert tool is not None
+        return await asyncio.to_thread(_store, tool, _context())  # embedding + Chroma write
+
+    # use ---------------------------------------------------------------------
+    def _use_args(state: LATMState) -> tuple[ToolUser, WrappedTool, str | None]:
         tool = state["tool"]
         assert tool is not None
         task = state.get("task_spec")
-        answer = _user(runtime).solve(state["question"], tool,
-                                      task=task.name if task else None, config=config)
+        return res.user(_context()), tool, task.name if task else None
+
+    def use_tool(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        user, tool, task = _use_args(state)
+        answer = user.solve(state["question"], tool, task=task, config=config)
         return _use_update(state, answer)
 
+    async def ause_tool(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        user, tool, task = _use_args(state)
+        answer = await user.asolve(state["question"], tool, task=task, config=config)
+        return _use_update(state, answer)
+
+    # endings -----------------------------------------------------------------
     def no_tool(state: LATMState) -> dict[str, Any]:
         answer = Answer(
             ok=False,
@@ -388,22 +585,21 @@ def build_latm_graph(
         return {"answer": _with_route(answer, "make_failed", state.get("route"), None),
                 "outcome": "make_failed"}
 
-    def direct_answer(state: LATMState, runtime: Runtime[LATMContext]) -> dict[str, Any]:
-        config = get_config()
-        llm = res.llm("maker", runtime.context)
-        question = state["question"]
-        task = state.get("task_spec")
-        name = model_name(llm)
-        try:
-            reply = invoke_with_role(llm, [HumanMessage(DIRECT_ANSWER_PROMPT.format(
-                question=question))], role="maker", model=name, config=config)
-        except ModelUnavailableError:
-            raise
-        except ModelCallError as exc:
-            answer = Answer(ok=False, error=str(exc), error_type="ModelCallError",
-                            metadata={"role": exc.role, "model": exc.model})
+    def _direct_messages(state: LATMState) -> tuple[BaseChatModel, str | None,
+                                                        list[HumanMessage]]:
+        llm = res.llm("maker", _context())
+        prompt = DIRECT_ANSWER_PROMPT.format(question=state["question"])
+        return llm, model_name(llm), [HumanMessage(prompt)]
+
+    def _direct_update(state: LATMState, name: str | None,
+                       reply: BaseMessage | ModelCallError) -> dict[str, Any]:
+        if isinstance(reply, ModelCallError):
+            answer = Answer(ok=False, error=str(reply), error_type="ModelCallError",
+                            metadata={"role": reply.role, "model": reply.model})
             return {"answer": _with_route(answer, "direct", state.get("route"), None),
                     "outcome": "direct"}
+        question = state["question"]
+        task = state.get("task_spec")
         usage = Usage.from_message(reply, model=name)
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         found = _ANSWER_LINE.findall(text)
@@ -422,23 +618,50 @@ def build_latm_graph(
                 "outcome": "direct", "usage": {"maker": usage},
                 "events": ["direct_answer: strong model answered without a tool"]}
 
+    def direct_answer(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        llm, name, messages = _direct_messages(state)
+        reply: BaseMessage | ModelCallError
+        try:
+            reply = invoke_with_role(llm, messages, role="maker", model=name, config=config)
+        except ModelUnavailableError:
+            raise
+        except ModelCallError as exc:
+            reply = exc
+        return _direct_update(state, name, reply)
+
+    async def adirect_answer(state: LATMState, config: RunnableConfig) -> dict[str, Any]:
+        llm, name, messages = _direct_messages(state)
+        reply: BaseMessage | ModelCallError
+        try:
+            reply = await ainvoke_with_role(llm, messages, role="maker", model=name,
+                                            config=config)
+        except ModelUnavailableError:
+            raise
+        except ModelCallError as exc:
+            reply = exc
+        return _direct_update(state, name, reply)
+
     builder: StateGraph[LATMState, LATMContext, LATMInput, LATMOutput] = StateGraph(
         LATMState, context_schema=LATMContext, input_schema=LATMInput, output_schema=LATMOutput
     )
-    builder.add_node("dispatch", dispatch)
-    builder.add_node("make_tool", make_tool, retry_policy=MODEL_RETRY_POLICY)
-    builder.add_node("store_tool", store_tool)
-    builder.add_node("use_tool", use_tool, retry_policy=MODEL_RETRY_POLICY)
-    builder.add_node("no_tool", no_tool)
-    builder.add_node("make_failed", make_failed)
+    builder.add_node("dispatch", _node("dispatch", dispatch, adispatch))
+    builder.add_node("make_tool", _node("make_tool", make_tool, amake_tool),
+                     retry_policy=MODEL_RETRY_POLICY)
+    builder.add_node("store_tool", _node("store_tool", store_tool, astore_tool))
+    builder.add_node("use_tool", _node("use_tool", use_tool, ause_tool),
+                     retry_policy=MODEL_RETRY_POLICY)
+    builder.add_node("no_tool", _pure("no_tool", no_tool))
+    builder.add_node("make_failed", _pure("make_failed", make_failed))
     targets = ["use_tool", "make_tool", "no_tool"]
     if fallback == "direct":
-        builder.add_node("direct_answer", direct_answer, retry_policy=MODEL_RETRY_POLICY)
+        builder.add_node("direct_answer", _node("direct_answer", direct_answer, adirect_answer),
+                         retry_policy=MODEL_RETRY_POLICY)
         targets = ["use_tool", "make_tool", "direct_answer"]
         builder.add_edge("direct_answer", END)
     builder.add_edge(START, "dispatch")
-    builder.add_conditional_edges("dispatch", after_dispatch, targets)
-    builder.add_conditional_edges("make_tool", after_make, ["store_tool", "make_failed"])
+    builder.add_conditional_edges("dispatch", _pure("after_dispatch", after_dispatch), targets)
+    builder.add_conditional_edges("make_tool", _pure("after_make", after_make),
+                                  ["store_tool", "make_failed"])
     builder.add_edge("store_tool", "use_tool")
     builder.add_edge("use_tool", END)
     builder.add_edge("no_tool", END)
@@ -557,9 +780,11 @@ class LATM:
         if not isinstance(answer, Answer):
             answer = Answer(ok=False, error="the LATM graph produced no answer",
                             error_type="NoAnswer")
-        task = None
-        if answer.tool is not None:
-            task = next((t.task for t in self.repository.list() if t.name == answer.tool), None)
+        # The task of the tool used (recorded in the route metadata by the graph), for the
+        # per-task cost estimates of cost_report(); no repository read per question.
+        task = answer.metadata.get("task") if answer.tool is not None else None
+        if not isinstance(task, str):
+            task = None
         with self._lock:
             self._questions.append((question, task))
             if answer.metadata.get("outcome") in ("cached", "made"):
@@ -599,7 +824,11 @@ class LATM:
 
     async def asolve(self, question: str, *, task: TaskSpec | str | None = None,
                      config: RunnableConfig | None = None) -> Answer:
-        """Async :meth:`solve`."""
+        """Async :meth:`solve`: every node is awaited (``aroute``, ``ainvoke``, ``arun``).
+
+        Thousands of questions can be in flight on one event loop; none holds a thread
+        while it waits for the model.
+        """
         inputs: LATMInput = {"question": question, "task": task}
         try:
             result = await self.graph.ainvoke(inputs, config)
@@ -619,6 +848,20 @@ class LATM:
         workers = max(1, min(max_concurrency, len(questions)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="latm") as pool:
             return list(pool.map(lambda q: self.solve(q, task=task), questions))
+
+    async def asolve_many(self, questions: list[str], *, task: TaskSpec | str | None = None,
+                          max_concurrency: int = 16) -> list[Answer]:
+        """Async :meth:`solve_many`: at most ``max_concurrency`` questions in flight.
+
+        Answers keep the order of ``questions``; failures are failed answers, never dropped.
+        """
+        semaphore = asyncio.Semaphore(max(1, max_concurrency))
+
+        async def one(question: str) -> Answer:
+            async with semaphore:
+                return await self.asolve(question, task=task)
+
+        return list(await asyncio.gather(*(one(q) for q in questions)))
 
     def make(self, task: TaskSpec | str) -> WrappedTool:
         """Make a verified tool for ``task`` with the maker model and store it.

@@ -2,28 +2,43 @@
 
 Setup: the paper's recorded tool-making sessions are replayed through
 :class:`~langchain_latm.maker.ToolMaker` into verified tools, stored in a fresh
-:class:`~langchain_latm.repository.ToolRepository`; a :class:`ScriptedChatModel` plays the
-tool user with a simulated latency per call (default 200 ms). Each question goes through the
-real pipeline: dispatcher (embedding + vector search) → tool user → sandbox (warm worker,
-fresh child per call) → normalisation.
+:class:`~langchain_latm.repository.ToolRepository` (one per embedding measured); a
+:class:`ScriptedChatModel` plays the tool user with a simulated latency per call (default
+200 ms, an ``asyncio.sleep``: it costs no CPU). Each question goes through the real
+pipeline: dispatcher (embedding + vector search + re-rank) → tool user → sandbox (warm
+worker, fresh child per call) → normalisation.
 
 The scripted user copies one of the routed tool's use-case snippets (it sees the tool in
 its prompt), so every snippet runs in the sandbox but usually answers *another* question:
 this measures plumbing and overhead, **not accuracy**.
 
-Measured per concurrency level (1, 4, 16): questions/s against the ideal bound
-``concurrency / latency`` (i.e. ``n * latency / concurrency`` seconds for ``n`` questions),
-and the framework overhead per question = wall time − simulated model latency, split into
-dispatch, sandbox and the rest (prompting, parsing, normalisation, event loop waits).
+Measured per embedding (``minilm``, ``hashing``, ``hybrid``), pipeline (``graph``: the whole
+LATM graph through ``LATM.asolve``; ``components``: ``Dispatcher.aroute`` +
+``ToolUser.asolve``) and concurrency level (1, 4, 16):
+
+* questions/s against the ideal bound ``concurrency / latency`` (zero overhead);
+* overhead per question = wall time − simulated model latency, split into dispatch, sandbox
+  and the rest (graph bookkeeping, prompting, parsing, normalisation, event-loop waits);
+* CPU time per question: this process (all threads) plus every descendant process (the
+  sandbox worker and the per-call children it reaps), from ``getrusage`` and
+  ``/proc/<pid>/stat``. CPU does not depend on how busy the shared machine is the way wall
+  time does, and ``cpu_count / cpu per question`` bounds the throughput any concurrency can
+  reach on this machine;
+* the 1-minute load average around every level.
+
+Plus the dispatcher alone per embedding (serial route: wall and CPU per question) and the
+sandbox alone (serial vs 16 calls in flight, CPU per call).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextvars
 import os
 import platform
 import re
+import resource
 import statistics
 import tempfile
 import threading
@@ -46,15 +61,21 @@ if TYPE_CHECKING:
     from langchain_latm.testing import ScriptedChatModel
 
 __all__ = [
+    "EMBEDDINGS",
     "PIPELINES",
     "QUESTION_TASKS",
     "RECORDED_TASKS",
+    "CpuSnapshot",
+    "DispatchCost",
     "LatencyStats",
     "LevelResult",
     "MakeResult",
     "SandboxConcurrency",
     "ThroughputReport",
+    "arun_throughput_benchmark",
     "constant_answer_model",
+    "cpu_snapshot",
+    "main",
     "make_recorded_tools",
     "print_throughput_table",
     "run_throughput_benchmark",
@@ -85,6 +106,9 @@ still made and stored, so the dispatcher chooses among all five)."""
 PIPELINES: tuple[str, ...] = ("graph", "components")
 """Pipelines measured: the whole LATM graph, and dispatcher + tool user called directly."""
 
+EMBEDDINGS: tuple[str, ...] = ("minilm", "hashing", "hybrid")
+"""Offline embeddings the dispatcher can be measured with (``--embedding``)."""
+
 TARGET_EFFICIENCY_AT_16 = 0.8
 TARGET_OVERHEAD_P50_MS = 10.0
 
@@ -110,12 +134,14 @@ class LatencyStats(BaseModel):
 
 
 class LevelResult(BaseModel):
-    """Throughput and overhead at one concurrency level.
+    """Throughput, overhead and CPU at one concurrency level.
 
     Attributes:
-        pipeline: ``"graph"`` (the whole :class:`~langchain_latm.latm.LATM` graph: dispatch
-            node, tool-use node, state handling) or ``"components"`` (dispatcher and
-            :class:`~langchain_latm.user.ToolUser` called directly).
+        pipeline: ``"graph"`` (the whole :class:`~langchain_latm.latm.LATM` graph through
+            ``LATM.asolve``: dispatch node, tool-use node, state handling) or
+            ``"components"`` (``Dispatcher.aroute`` and
+            :class:`~langchain_latm.user.ToolUser` ``asolve`` called directly).
+        embedding: The dispatcher's embedding (``minilm``, ``hashing``, ``hybrid``).
         concurrency: Questions in flight.
         n: Questions answered.
         wall_s: Wall-clock time for all ``n``.
@@ -123,10 +149,17 @@ class LevelResult(BaseModel):
         ideal_qps: ``concurrency / latency`` (pure model latency, zero overhead).
         efficiency: ``throughput_qps / ideal_qps``.
         overhead_ms: Per-question wall time minus simulated model latency.
-        dispatch_ms: Time in the dispatcher (embedding + search, threshold, confirmation).
+        dispatch_ms: Time in the dispatcher (embedding + search + re-rank, as awaited).
         sandbox_ms: Time in sandbox calls, as seen by the caller.
-        other_ms: The rest of the overhead (prompt rendering, parsing, normalisation,
-            event-loop waits behind other questions' CPU work).
+        other_ms: The rest of the overhead: the graph's own bookkeeping, prompt rendering,
+            parsing, normalisation and event-loop waits behind other questions' CPU work.
+        cpu_ms_per_question: CPU (user + system) per question of this process and all its
+            descendants (sandbox worker and its per-call children); ``None`` where the OS
+            does not expose it.
+        cpu_main_ms_per_question: The part spent in this process (all its threads).
+        cpu_sandbox_ms_per_question: The part spent in descendant processes.
+        cpu_utilisation: CPU used / (wall x CPU count) during the level.
+        loadavg_1m: 1-minute load average at the end of the level (other processes too).
         model_calls: Model calls made (retries included).
         routed_to_own_tool: Fraction of questions routed to their own task's tool.
         answered_ok: Fraction of questions whose snippet ran and produced an answer.
@@ -135,6 +168,7 @@ class LevelResult(BaseModel):
     """
 
     pipeline: str = "graph"
+    embedding: str = "minilm"
     concurrency: int
     n: int
     wall_s: float
@@ -145,6 +179,11 @@ class LevelResult(BaseModel):
     dispatch_ms: LatencyStats
     sandbox_ms: LatencyStats
     other_ms: LatencyStats
+    cpu_ms_per_question: float | None = None
+    cpu_main_ms_per_question: float | None = None
+    cpu_sandbox_ms_per_question: float | None = None
+    cpu_utilisation: float | None = None
+    loadavg_1m: float | None = None
     model_calls: int
     routed_to_own_tool: float
     answered_ok: float
@@ -161,6 +200,30 @@ class MakeResult(BaseModel):
     error: str | None = None
 
 
+class DispatchCost(BaseModel):
+    """The dispatcher alone with one embedding: fresh questions routed one at a time.
+
+    Attributes:
+        embedding: Embedding name.
+        embedding_id: The repository's recorded embedding id.
+        threshold: The dispatcher's threshold for it.
+        questions: Questions routed.
+        route_p50_ms: Wall time of ``Dispatcher.route`` (p50).
+        cpu_ms_per_route: Process CPU per route (all threads: ONNX runs its own).
+        routed_to_own_tool: Fraction routed to their own task's tool (5 stored tools, 4
+            question tasks: a plumbing check, not a routing-accuracy benchmark — see
+            ``bench/results/dispatch.json``).
+    """
+
+    embedding: str
+    embedding_id: str
+    threshold: float
+    questions: int
+    route_p50_ms: float
+    cpu_ms_per_route: float
+    routed_to_own_tool: float
+
+
 class SandboxConcurrency(BaseModel):
     """The sandbox alone: one tool call at a time vs ``concurrency`` at once."""
 
@@ -173,6 +236,8 @@ class SandboxConcurrency(BaseModel):
     required_calls_per_s: float
     """Calls/s the pipeline needs at this concurrency: ``concurrency / latency``."""
     cpu_count: int
+    cpu_ms_per_call: float | None = None
+    """CPU per call, all processes (caller, worker, per-call child)."""
 
 
 class ThroughputReport(BaseModel):
@@ -181,13 +246,17 @@ class ThroughputReport(BaseModel):
     n: int
     latency_s: float
     tasks: list[str]
+    embeddings: list[str] = Field(default_factory=lambda: ["minilm"])
     levels: list[LevelResult] = Field(default_factory=list)
     makes: list[MakeResult] = Field(default_factory=list)
+    dispatch: list[DispatchCost] = Field(default_factory=list)
     sandbox: SandboxConcurrency | None = None
     tool_compute_ms: dict[str, float] = Field(default_factory=dict)
     """Serial sandbox time (p50 ms) of each tool's use-case snippets: sandbox + tool work."""
     question_tasks: list[str] = Field(default_factory=list)
     targets: dict[str, Any] = Field(default_factory=dict)
+    """Targets on the graph pipeline with the first embedding measured."""
+    targets_by_embedding: dict[str, dict[str, Any]] = Field(default_factory=dict)
     findings: list[str] = Field(default_factory=list)
     machine: dict[str, Any] = Field(default_factory=dict)
     note: str = (
@@ -196,13 +265,17 @@ class ThroughputReport(BaseModel):
     )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
-    def level(self, concurrency: int, pipeline: str = "graph") -> LevelResult | None:
-        """The result of ``pipeline`` at ``concurrency``, if measured."""
+    def level(self, concurrency: int, pipeline: str = "graph",
+              embedding: str | None = None) -> LevelResult | None:
+        """The result of ``pipeline`` at ``concurrency`` (first embedding unless given)."""
+        emb = embedding if embedding is not None else (
+            self.embeddings[0] if self.embeddings else None)
         return next(
             (
                 lv
                 for lv in self.levels
                 if lv.concurrency == concurrency and lv.pipeline == pipeline
+                and (emb is None or lv.embedding == emb)
             ),
             None,
         )
@@ -213,6 +286,71 @@ class ThroughputReport(BaseModel):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         return out
+
+
+# --------------------------------------------------------------------------- CPU
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Cumulative CPU seconds (user + system) at one instant.
+
+    Attributes:
+        main_s: This process, all threads.
+        descendants_s: Every live descendant process (with the children each has reaped)
+            plus the children this process has reaped; ``None`` without ``/proc``.
+        at: ``time.perf_counter()`` when taken.
+    """
+
+    main_s: float
+    descendants_s: float | None
+    at: float
+
+    @property
+    def total_s(self) -> float | None:
+        """Both parts (``None`` if descendants are unknown)."""
+        return None if self.descendants_s is None else self.main_s + self.descendants_s
+
+
+def _descendants_cpu_s() -> float | None:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile, or is not ours to read
+            continue
+        fields = raw[raw.rfind(")") + 2:].split()
+        # after "pid (comm) ": state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+        try:
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            cpu[pid] = sum(int(f) for f in fields[11:15]) / tick
+        except (IndexError, ValueError):
+            continue
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    total = 0.0
+    stack = list(children.get(os.getpid(), []))
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack.extend(children.get(pid, []))
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return total + reaped.ru_utime + reaped.ru_stime
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    """CPU used so far by this process and by all its descendants (sandbox processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return CpuSnapshot(own.ru_utime + own.ru_stime, _descendants_cpu_s(), time.perf_counter())
 
 
 # --------------------------------------------------------------------------- fakes
@@ -439,7 +577,6 @@ def _questions(
         i += 1
     return out
 
-
 @dataclass
 class _QuestionResult:
     total_s: float
@@ -488,12 +625,31 @@ async def _run_level(
     return time.perf_counter() - started, list(results)
 
 
+def _cpu_fields(before: CpuSnapshot, after: CpuSnapshot, n: int) -> dict[str, float | None]:
+    wall = max(after.at - before.at, 1e-9)
+    main = after.main_s - before.main_s
+    fields: dict[str, float | None] = {
+        "cpu_main_ms_per_question": 1000 * main / n if n else None,
+        "cpu_sandbox_ms_per_question": None,
+        "cpu_ms_per_question": None,
+        "cpu_utilisation": None,
+    }
+    if before.descendants_s is not None and after.descendants_s is not None and n:
+        sandbox = after.descendants_s - before.descendants_s
+        fields["cpu_sandbox_ms_per_question"] = 1000 * sandbox / n
+        fields["cpu_ms_per_question"] = 1000 * (main + sandbox) / n
+        fields["cpu_utilisation"] = (main + sandbox) / (wall * (os.cpu_count() or 1))
+    return fields
+
+
 def _level_result(
     pipeline: str,
+    embedding: str,
     concurrency: int,
     wall_s: float,
     results: Sequence[_QuestionResult],
     latency_s: float,
+    cpu: dict[str, float | None],
 ) -> LevelResult:
     n = len(results)
     overhead = [r.total_s - r.model_calls * latency_s for r in results]
@@ -502,6 +658,7 @@ def _level_result(
     ideal = concurrency / latency_s if latency_s > 0 else float("inf")
     return LevelResult(
         pipeline=pipeline,
+        embedding=embedding,
         concurrency=concurrency,
         n=n,
         wall_s=wall_s,
@@ -512,10 +669,12 @@ def _level_result(
         dispatch_ms=LatencyStats.of([r.dispatch_s for r in results]),
         sandbox_ms=LatencyStats.of([r.sandbox_s for r in results]),
         other_ms=LatencyStats.of(other),
+        loadavg_1m=_loadavg(),
         model_calls=sum(r.model_calls for r in results),
         routed_to_own_tool=sum(r.routed_ok for r in results) / n if n else 0.0,
         answered_ok=sum(r.answered for r in results) / n if n else 0.0,
         correct_fraction=sum(r.correct for r in results) / n if n else 0.0,
+        **cpu,
     )
 
 
@@ -525,10 +684,12 @@ async def _sandbox_concurrency(
 ) -> SandboxConcurrency:
     snippet = tool.use_cases[0].snippet if tool.use_cases else ""
     serial: list[float] = []
+    before = cpu_snapshot()
     for _ in range(max(8, concurrency)):
         started = time.perf_counter()
         await executor.arun(tool.code, snippet, timeout=10.0)
         serial.append(time.perf_counter() - started)
+    after = cpu_snapshot()
 
     async def timed() -> float:
         started = time.perf_counter()
@@ -541,6 +702,10 @@ async def _sandbox_concurrency(
         concurrent += await asyncio.gather(*(timed() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     stats = LatencyStats.of(concurrent)
+    cpu_total = (
+        after.total_s - before.total_s
+        if after.total_s is not None and before.total_s is not None else None
+    )
     return SandboxConcurrency(
         calls=len(concurrent),
         concurrency=concurrency,
@@ -550,6 +715,7 @@ async def _sandbox_concurrency(
         concurrent_calls_per_s=len(concurrent) / wall if wall > 0 else 0.0,
         required_calls_per_s=concurrency / latency_s if latency_s > 0 else 0.0,
         cpu_count=os.cpu_count() or 1,
+        cpu_ms_per_call=1000 * cpu_total / len(serial) if cpu_total is not None else None,
     )
 
 
@@ -571,76 +737,127 @@ async def _tool_compute_ms(executor: SandboxExecutor, tool: WrappedTool) -> floa
     return LatencyStats.of(durations).p50
 
 
-def _findings(report: ThroughputReport, pipeline: str) -> list[str]:
-    """Explain the numbers: which target holds, and where the time goes when it does not."""
-    out: list[str] = []
-    levels = [lv for lv in report.levels if lv.pipeline == pipeline]
-    top = max(levels, key=lambda lv: lv.concurrency, default=None)
-    if top is None:
-        return out
-    base = min(levels, key=lambda lv: lv.concurrency)
-    ideal_wall = top.n * report.latency_s / top.concurrency
-    out.append(
-        f"[{pipeline}] At concurrency {top.concurrency}: {top.throughput_qps:.1f} q/s of an ideal "
-        f"{top.ideal_qps:.1f} q/s ({100 * top.efficiency:.1f}%); wall {top.wall_s:.2f} s vs "
-        f"ideal {ideal_wall:.2f} s."
+def _dispatch_cost(
+    embedding: str, dispatcher: Any, questions: Sequence[tuple[str, str, str]],
+    tool_tasks: dict[str, str],
+) -> DispatchCost:
+    """Route fresh questions one at a time: wall p50 and process CPU per route."""
+    durations: list[float] = []
+    own = 0
+    cpu_started = time.process_time()
+    for task, question, _ in questions:
+        started = time.perf_counter()
+        route = dispatcher.route(question)
+        durations.append(time.perf_counter() - started)
+        own += route.tool is not None and tool_tasks.get(route.tool.name) == task
+    cpu = time.process_time() - cpu_started
+    n = max(1, len(questions))
+    return DispatchCost(
+        embedding=embedding,
+        embedding_id=str(getattr(dispatcher.repository, "embedding_id", "")),
+        threshold=float(dispatcher.threshold),
+        questions=len(questions),
+        route_p50_ms=LatencyStats.of(durations).p50,
+        cpu_ms_per_route=1000 * cpu / n,
+        routed_to_own_tool=own / n,
     )
-    if base is not top:
+
+
+def _targets(report: ThroughputReport, embedding: str) -> dict[str, Any]:
+    levels = [lv for lv in report.levels if lv.pipeline == "graph" and lv.embedding == embedding]
+    if not levels:
+        levels = [lv for lv in report.levels if lv.embedding == embedding]
+    if not levels:
+        return {}
+    top = max(levels, key=lambda lv: lv.concurrency)
+    base = min(levels, key=lambda lv: lv.concurrency)
+    return {
+        "pipeline": top.pipeline,
+        "embedding": embedding,
+        "efficiency_at_16": TARGET_EFFICIENCY_AT_16,
+        "overhead_p50_ms": TARGET_OVERHEAD_P50_MS,
+        "concurrency_top": top.concurrency,
+        "efficiency_measured": top.efficiency,
+        "overhead_p50_measured_ms": base.overhead_ms.p50,
+        "overhead_p50_at_top_ms": top.overhead_ms.p50,
+        "cpu_ms_per_question": base.cpu_ms_per_question,
+        "efficiency_met": top.efficiency >= TARGET_EFFICIENCY_AT_16,
+        "overhead_met": base.overhead_ms.p50 <= TARGET_OVERHEAD_P50_MS,
+    }
+
+
+def _findings(report: ThroughputReport, embedding: str) -> list[str]:
+    """Explain the numbers of one embedding: which target holds, and where the time goes."""
+    out: list[str] = []
+    cpus = report.machine.get("cpu_count") or 1
+    for pipeline in ("graph", "components"):
+        levels = [lv for lv in report.levels
+                  if lv.pipeline == pipeline and lv.embedding == embedding]
+        if not levels:
+            continue
+        top = max(levels, key=lambda lv: lv.concurrency)
+        base = min(levels, key=lambda lv: lv.concurrency)
+        ideal_wall = top.n * report.latency_s / top.concurrency
+        line = (
+            f"[{embedding}/{pipeline}] concurrency {top.concurrency}: "
+            f"{top.throughput_qps:.1f} q/s of an ideal {top.ideal_qps:.1f} "
+            f"({100 * top.efficiency:.1f}%; wall {top.wall_s:.2f} s vs {ideal_wall:.2f} s). "
+            f"Overhead p50 {base.overhead_ms.p50:.1f} ms at concurrency {base.concurrency} "
+            f"(dispatch {base.dispatch_ms.p50:.1f}, sandbox {base.sandbox_ms.p50:.1f}, rest "
+            f"{base.other_ms.p50:.1f}), {top.overhead_ms.p50:.1f} ms at {top.concurrency}."
+        )
+        if base.cpu_ms_per_question:
+            bound = 1000 * cpus / base.cpu_ms_per_question
+            line += (
+                f" CPU {base.cpu_ms_per_question:.1f} ms per question "
+                f"({base.cpu_main_ms_per_question or 0:.1f} in-process, "
+                f"{base.cpu_sandbox_ms_per_question or 0:.1f} sandbox processes): at most "
+                f"{bound:.0f} q/s on {cpus} idle CPU(s) at any concurrency"
+                + (f" (< the {top.ideal_qps:.0f} q/s ideal)." if bound < top.ideal_qps else ".")
+            )
+        out.append(line)
+    graph = report.level(1, "graph", embedding)
+    comp = report.level(1, "components", embedding)
+    if graph is not None and comp is not None:
+        extra = graph.other_ms.p50 - comp.other_ms.p50
         out.append(
-            f"[{pipeline}] Overhead per question p50: {base.overhead_ms.p50:.2f} ms at "
-            f"concurrency {base.concurrency} ("
-            f"dispatch {base.dispatch_ms.p50:.2f}, sandbox {base.sandbox_ms.p50:.2f}, other "
-            f"{base.other_ms.p50:.2f}), {top.overhead_ms.p50:.2f} ms at concurrency "
-            f"{top.concurrency} (dispatch {top.dispatch_ms.p50:.2f}, sandbox "
-            f"{top.sandbox_ms.p50:.2f}, other {top.other_ms.p50:.2f})."
+            f"[{embedding}] The LATM graph itself costs {extra:.1f} ms p50 per question over "
+            "calling dispatcher + tool user directly "
+            f"(rest {graph.other_ms.p50:.1f} vs {comp.other_ms.p50:.1f} ms at concurrency 1)."
+        )
+    return out
+
+
+def _machine_findings(report: ThroughputReport) -> list[str]:
+    out: list[str] = []
+    for cost in report.dispatch:
+        out.append(
+            f"Dispatcher alone with {cost.embedding} ({cost.embedding_id}): route p50 "
+            f"{cost.route_p50_ms:.1f} ms, {cost.cpu_ms_per_route:.1f} ms CPU per fresh "
+            f"question, {100 * cost.routed_to_own_tool:.0f}% routed to their own tool."
         )
     if report.sandbox is not None:
         s = report.sandbox
+        cpu = f", {s.cpu_ms_per_call:.1f} ms CPU per call" if s.cpu_ms_per_call else ""
         out.append(
             f"Sandbox alone on {s.cpu_count} CPU(s): {s.serial_p50_ms:.1f} ms p50 per call "
-            f"serially, {s.concurrent_p50_ms:.1f} ms p50 with {s.concurrency} at once; "
-            f"capacity {s.concurrent_calls_per_s:.0f} calls/s vs {s.required_calls_per_s:.0f} "
-            "needed at this concurrency."
+            f"serially{cpu}; {s.concurrent_p50_ms:.1f} ms p50 with {s.concurrency} at once, "
+            f"capacity {s.concurrent_calls_per_s:.0f} calls/s vs "
+            f"{s.required_calls_per_s:.0f} needed at this concurrency."
         )
     if report.tool_compute_ms:
         costs = ", ".join(f"{k} {v:.1f}" for k, v in sorted(report.tool_compute_ms.items()))
         out.append(f"Sandbox time per call incl. tool work (serial p50 ms): {costs}.")
     cpus = report.machine.get("cpu_count") or 1
-    loads = [v for k, v in report.machine.items() if k.startswith("loadavg") and v is not None]
-    if loads and max(loads) > cpus:
+    loads = [lv.loadavg_1m for lv in report.levels if lv.loadavg_1m is not None]
+    loads += [v for k, v in report.machine.items()
+              if k.startswith("loadavg") and isinstance(v, float)]
+    if loads and max(loads) > 0.5 * cpus:
         out.append(
-            f"Machine busy: 1-minute load average up to {max(loads):.1f} on {cpus} CPU(s) "
-            "during the run (other processes competed for the CPUs); the numbers are "
-            "pessimistic, rerun on an idle machine."
-        )
-    graph_top = report.level(top.concurrency, "graph")
-    comp_top = report.level(top.concurrency, "components")
-    workers = min(32, (os.cpu_count() or 1) + 4)
-    if (
-        graph_top is not None
-        and comp_top is not None
-        and graph_top.other_ms.p50 > 5 * max(comp_top.other_ms.p50, 1.0)
-        and top.concurrency > workers
-    ):
-        out.append(
-            f"At concurrency {top.concurrency} the graph spends {graph_top.other_ms.p50:.0f} ms "
-            f"p50 outside dispatch and sandbox vs {comp_top.other_ms.p50:.0f} ms for the same "
-            "calls made directly: the LATM graph's nodes are synchronous, so "
-            "`graph.ainvoke` runs them on asyncio's default thread pool "
-            f"({workers} threads here), each thread blocked for the whole model call; "
-            f"at most {workers} questions progress at once."
-        )
-    if top.efficiency < TARGET_EFFICIENCY_AT_16:
-        parts = {
-            "dispatch": top.dispatch_ms.mean,
-            "sandbox": top.sandbox_ms.mean,
-            "other": top.other_ms.mean,
-        }
-        worst = max(parts, key=lambda k: parts[k])
-        out.append(
-            f"Efficiency target missed: mean overhead {top.overhead_ms.mean:.1f} ms per "
-            f"question against a {1000 * report.latency_s:.0f} ms model call; largest part: "
-            f"{worst} ({parts[worst]:.1f} ms mean)."
+            f"Shared machine: 1-minute load average {min(loads):.1f}-{max(loads):.1f} on "
+            f"{cpus} CPU(s) during the run (other processes competed for the CPUs): wall "
+            "times and efficiencies are pessimistic; the CPU ms per question are the "
+            "load-independent measure."
         )
     return out
 
@@ -655,10 +872,13 @@ async def arun_throughput_benchmark(
     data_dir: str | Path | None = None,
     executor: SandboxExecutor | None = None,
     pipelines: Sequence[str] = PIPELINES,
+    embeddings: Sequence[str] | None = None,
     sandbox_check: bool = True,
+    dispatch_questions: int = 24,
 ) -> ThroughputReport:
     """Run the offline throughput benchmark (async). See :func:`run_throughput_benchmark`."""
     from langchain_latm.dispatcher import Dispatcher
+    from langchain_latm.embeddings import DEFAULT_EMBEDDING, make_embeddings
     from langchain_latm.latm import LATM
     from langchain_latm.repository import ToolRepository
     from langchain_latm.sandbox import SandboxExecutor
@@ -670,11 +890,16 @@ async def arun_throughput_benchmark(
     unknown = [p for p in pipelines if p not in PIPELINES]
     if unknown or not pipelines:
         raise ValueError(f"pipelines must be among {list(PIPELINES)}, got {list(pipelines)}")
+    names = list(embeddings) if embeddings else [DEFAULT_EMBEDDING]
+    bad = [e for e in names if e not in EMBEDDINGS]
+    if bad:
+        raise ValueError(f"embeddings must be among {list(EMBEDDINGS)}, got {bad}")
     executor = _timed_executor(executor or SandboxExecutor())
     report = ThroughputReport(
         n=n,
         latency_s=latency_s,
         tasks=list(tasks),
+        embeddings=names,
         machine={
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
@@ -689,69 +914,75 @@ async def arun_throughput_benchmark(
         report.findings.append("no tool could be made from the recorded sessions")
         return report
     tool_tasks = {t.name: t.task for t in tools}
+    asked = [t.task for t in tools if question_tasks is None or t.task in question_tasks]
+    if not asked:
+        raise ValueError(f"no tool made for any of the question tasks {question_tasks}")
+    report.question_tasks = asked
+    # Fresh questions: the repository caches the embeddings of questions it has seen and
+    # real traffic is new questions, so no question is asked twice of one repository. Each
+    # embedding gets its own repository (and caches), so every embedding sees the same
+    # question sequence.
+    warmup = max(concurrencies)
+    needed = len(pipelines) * (warmup + n * len(concurrencies)) + dispatch_questions
+    pool = _questions(asked, needed, data_dir)
+    available = sum(len(load_bbh_task(t, data_dir=data_dir).test) for t in asked)
+    if needed > available:
+        report.findings.append(
+            f"only {available} distinct test questions for {needed} asks per embedding: some "
+            "repeat (the repository's query-embedding cache then makes dispatch look cheaper)"
+        )
+    llm = snippet_copying_user(tools, latency_s=latency_s)
 
     with tempfile.TemporaryDirectory(prefix="latm-bench-") as tmp:
-        repo = ToolRepository(path=tmp)
-        for tool in tools:
-            repo.add(tool)
-        dispatcher = _timed_dispatcher(Dispatcher(repo))
-        llm = snippet_copying_user(tools, latency_s=latency_s)
-        asked = [t.task for t in tools if question_tasks is None or t.task in question_tasks]
-        if not asked:
-            raise ValueError(f"no tool made for any of the question tasks {question_tasks}")
-        report.question_tasks = asked
-        # Fresh questions for every level: the dispatcher caches embeddings of questions it
-        # has seen, and real traffic is new questions, so no question is asked twice
-        # (unless the test splits run out).
-        warmup = max(concurrencies)
-        needed = len(pipelines) * (warmup + n * len(concurrencies))
-        pool = _questions(asked, needed, data_dir)
-        available = sum(
-            len(load_bbh_task(t, data_dir=data_dir).test) for t in asked
-        )
-        if needed > available:
-            report.findings.append(
-                f"only {available} distinct test questions for {needed} asks: some repeat "
-                "(the dispatcher's embedding cache then makes dispatch look cheaper)"
-            )
-        cursor = 0
+        for embedding in names:
+            repo = ToolRepository(path=Path(tmp) / embedding,
+                                  embeddings=make_embeddings(embedding))
+            await asyncio.to_thread(repo.add_many, tools)
+            dispatcher = _timed_dispatcher(Dispatcher(repo))
+            cursor = 0
 
-        def take(count: int) -> list[tuple[str, str, str]]:
-            nonlocal cursor
-            chunk = pool[cursor: cursor + count]
-            cursor += count
-            return chunk
-        solvers: dict[str, Solve] = {}
-        if "graph" in pipelines:
-            latm = LATM(user_llm=llm, repository=repo, executor=executor,
-                        dispatcher=dispatcher)
-            solvers["graph"] = latm.asolve
-        if "components" in pipelines:
-            user = ToolUser(llm, executor=executor)
-            aroute = getattr(dispatcher, "aroute", None)
+            def take(count: int) -> list[tuple[str, str, str]]:
+                nonlocal cursor
+                chunk = pool[cursor: cursor + count]
+                cursor += count
+                return chunk
 
-            async def components(question: str) -> Any:
-                if aroute is not None:
-                    route = await aroute(question)
-                else:
-                    route = await asyncio.to_thread(dispatcher.route, question)
-                if route.tool is None:
-                    from langchain_latm.schemas import Answer
+            solvers: dict[str, Solve] = {}
+            if "graph" in pipelines:
+                latm = LATM(user_llm=llm, repository=repo, executor=executor,
+                            dispatcher=dispatcher)
+                solvers["graph"] = latm.asolve
+            if "components" in pipelines:
+                user = ToolUser(llm, executor=executor)
 
-                    return Answer(ok=False, error="no tool", error_type="NoTool")
-                return await user.asolve(question, route.tool, task=route.tool.task)
+                async def components(question: str, dispatcher: Any = dispatcher,
+                                     user: ToolUser = user) -> Any:
+                    route = await dispatcher.aroute(question)
+                    if route.tool is None:
+                        from langchain_latm.schemas import Answer
 
-            solvers["components"] = components
+                        return Answer(ok=False, error="no tool", error_type="NoTool")
+                    return await user.asolve(question, route.tool, task=route.tool.task)
 
-        for pipeline, solve in solvers.items():
-            # Warm-up (not measured): sandbox worker, embedding session, graph compile.
-            await _run_level(take(warmup), concurrency=warmup, solve=solve,
-                             tool_tasks=tool_tasks)
-            for level in concurrencies:
-                wall, results = await _run_level(
-                    take(n), concurrency=level, solve=solve, tool_tasks=tool_tasks
-                )
-                report.levels.append(_level_result(pipeline, level, wall, results, latency_s))
+                solvers["components"] = components
+
+            for pipeline, solve in solvers.items():
+                # Warm-up (not measured): sandbox worker, embedding session, caches.
+                await _run_level(take(warmup), concurrency=warmup, solve=solve,
+                                 tool_tasks=tool_tasks)
+                for level in concurrencies:
+                    chunk = take(n)
+                    before = cpu_snapshot()
+                    wall, results = await _run_level(
+                        chunk, concurrency=level, solve=solve, tool_tasks=tool_tasks
+                    )
+                    cpu = _cpu_fields(before, cpu_snapshot(), len(results))
+                    report.levels.append(
+                        _level_result(pipeline, embedding, level, wall, results, latency_s, cpu)
+                    )
+            report.dispatch.append(await asyncio.to_thread(
+                _dispatch_cost, embedding, dispatcher, take(dispatch_questions), tool_tasks
+            ))
         if sandbox_check:
             light = next((t for t in tools if t.task in asked), tools[0])
             report.sandbox = await _sandbox_concurrency(
@@ -761,21 +992,12 @@ async def arun_throughput_benchmark(
                 report.tool_compute_ms[tool.task] = await _tool_compute_ms(executor, tool)
 
     report.machine["loadavg_1m_end"] = _loadavg()
-    primary = pipelines[0]
-    top = report.level(max(concurrencies), primary)
-    base = report.level(min(concurrencies), primary)
-    assert top is not None and base is not None
-    report.targets = {
-        "pipeline": primary,
-        "efficiency_at_16": TARGET_EFFICIENCY_AT_16,
-        "overhead_p50_ms": TARGET_OVERHEAD_P50_MS,
-        "efficiency_measured": top.efficiency,
-        "overhead_p50_measured_ms": base.overhead_ms.p50,
-        "overhead_p50_at_top_ms": top.overhead_ms.p50,
-        "efficiency_met": top.efficiency >= TARGET_EFFICIENCY_AT_16,
-        "overhead_met": base.overhead_ms.p50 <= TARGET_OVERHEAD_P50_MS,
-    }
-    report.findings = _findings(report, primary) + report.findings
+    report.targets_by_embedding = {e: _targets(report, e) for e in names}
+    report.targets = report.targets_by_embedding[names[0]]
+    findings: list[str] = []
+    for embedding in names:
+        findings += _findings(report, embedding)
+    report.findings = findings + _machine_findings(report) + report.findings
     return report
 
 
@@ -789,11 +1011,12 @@ def run_throughput_benchmark(
     data_dir: str | Path | None = None,
     executor: SandboxExecutor | None = None,
     pipelines: Sequence[str] = PIPELINES,
+    embeddings: Sequence[str] | None = None,
     out: str | Path | None = "bench/results/throughput.json",
     sandbox_check: bool = True,
     console: Console | None = None,
 ) -> ThroughputReport:
-    """Measure questions/s and framework overhead offline, write JSON, print a table.
+    """Measure questions/s, framework overhead and CPU offline; write JSON, print a table.
 
     Args:
         n: Questions per concurrency level (interleaved across the recorded tasks).
@@ -805,8 +1028,11 @@ def run_throughput_benchmark(
             :data:`QUESTION_TASKS`).
         data_dir: Data root (``bbh/``, ``recorded/``).
         executor: Sandbox to use (default: a new ``SandboxExecutor``).
-        pipelines: ``"graph"`` (the LATM graph; the targets are checked on the first
-            pipeline given) and/or ``"components"`` (dispatcher + tool user directly).
+        pipelines: ``"graph"`` (the LATM graph; the targets are checked on it) and/or
+            ``"components"`` (dispatcher + tool user directly).
+        embeddings: Dispatcher embeddings to measure, each with its own repository
+            (names from :data:`EMBEDDINGS`; default: the project's default embedding). The
+            headline ``targets`` are those of the first.
         out: JSON file to write (``None``: do not write).
         sandbox_check: Also measure the sandbox alone at the highest concurrency.
         console: Print the table here (``None``: do not print).
@@ -817,9 +1043,8 @@ def run_throughput_benchmark(
     report = asyncio.run(
         arun_throughput_benchmark(
             n=n, concurrencies=concurrencies, latency_s=latency_s, tasks=tasks,
-            question_tasks=question_tasks,
-            data_dir=data_dir, executor=executor, pipelines=pipelines,
-            sandbox_check=sandbox_check,
+            question_tasks=question_tasks, data_dir=data_dir, executor=executor,
+            pipelines=pipelines, embeddings=embeddings, sandbox_check=sandbox_check,
         )
     )
     if out is not None:
@@ -829,24 +1054,88 @@ def run_throughput_benchmark(
     return report
 
 
-def print_throughput_table(report: ThroughputReport, console: Console) -> None:
-    """Print the throughput table (measured vs ideal) and the findings."""
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_throughput_table(report: ThroughputReport, console: Console,
+                           baseline: ThroughputReport | None = None) -> None:
+    """Print the throughput table (measured vs ideal), optional baseline rows, findings.
+
+    Args:
+        report: The measurements.
+        console: Where to print.
+        baseline: An earlier report (e.g. the previous ``throughput.json``) shown side by
+            side as ``before`` rows.
+    """
     from rich.table import Table
 
     table = Table(
         title=f"Offline throughput: n={report.n}, simulated model latency "
         f"{1000 * report.latency_s:.0f} ms/call (plumbing, NOT accuracy)"
     )
-    for column in ("pipeline", "concurrency", "q/s", "ideal q/s", "efficiency", "overhead p50 ms",
-                   "dispatch p50", "sandbox p50", "other p50", "answered ok"):
+    for column in ("run", "embedding", "pipeline", "conc.", "q/s", "ideal", "efficiency",
+                   "overhead p50 ms", "dispatch p50", "sandbox p50", "rest p50",
+                   "CPU ms/q", "load 1m", "answered"):
         table.add_column(column, justify="right")
-    for lv in report.levels:
+    rows: list[tuple[str, LevelResult]] = []
+    if baseline is not None:
+        rows += [("before", lv) for lv in baseline.levels]
+    rows += [("now", lv) for lv in report.levels]
+    for run, lv in rows:
         table.add_row(
-            lv.pipeline, str(lv.concurrency), f"{lv.throughput_qps:.2f}", f"{lv.ideal_qps:.2f}",
-            f"{100 * lv.efficiency:.1f}%", f"{lv.overhead_ms.p50:.2f}",
-            f"{lv.dispatch_ms.p50:.2f}", f"{lv.sandbox_ms.p50:.2f}",
-            f"{lv.other_ms.p50:.2f}", f"{100 * lv.answered_ok:.0f}%",
+            run, lv.embedding, lv.pipeline, str(lv.concurrency), f"{lv.throughput_qps:.2f}",
+            f"{lv.ideal_qps:.0f}", f"{100 * lv.efficiency:.1f}%", f"{lv.overhead_ms.p50:.1f}",
+            f"{lv.dispatch_ms.p50:.1f}", f"{lv.sandbox_ms.p50:.1f}", f"{lv.other_ms.p50:.1f}",
+            _fmt(lv.cpu_ms_per_question), _fmt(lv.loadavg_1m), f"{100 * lv.answered_ok:.0f}%",
         )
     console.print(table)
+    from rich.markup import escape
+
     for finding in report.findings:
-        console.print(f"• {finding}")
+        console.print(f"• {escape(finding)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m langchain_latm.benchmarks.throughput``: run, write JSON, print the table.
+
+    Returns:
+        0 when both targets are met with the first embedding, 1 otherwise.
+    """
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=64, help="questions per level")
+    parser.add_argument("-c", "--concurrency", default="1,4,16",
+                        help="comma-separated concurrency levels")
+    parser.add_argument("--latency", type=float, default=0.2,
+                        help="simulated model latency, seconds per call")
+    parser.add_argument("--embedding", default=None,
+                        help=f"comma-separated dispatcher embeddings among {list(EMBEDDINGS)} "
+                        "(default: the project default)")
+    parser.add_argument("--pipelines", default=",".join(PIPELINES))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="bench/results/throughput.json")
+    parser.add_argument("--baseline", default=None,
+                        help="an earlier throughput.json to print side by side")
+    args = parser.parse_args(argv)
+    baseline = None
+    if args.baseline and Path(args.baseline).is_file():
+        baseline = ThroughputReport.model_validate_json(
+            Path(args.baseline).read_text(encoding="utf-8"))
+    report = run_throughput_benchmark(
+        n=args.n,
+        concurrencies=[int(x) for x in args.concurrency.split(",") if x.strip()],
+        latency_s=args.latency,
+        data_dir=args.data_dir,
+        pipelines=[p for p in args.pipelines.split(",") if p],
+        embeddings=[e for e in args.embedding.split(",") if e] if args.embedding else None,
+        out=args.out,
+    )
+    print_throughput_table(report, Console(width=200), baseline=baseline)
+    met = report.targets.get("efficiency_met") and report.targets.get("overhead_met")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
+from langchain_latm.dispatcher import Dispatcher
 from langchain_latm.errors import ConfigurationError
 from langchain_latm.latm import LATM, build_latm_graph
 from langchain_latm.repository import ToolRepository
 from langchain_latm.sandbox import SandboxExecutor
-from langchain_latm.schemas import TaskSpec
+from langchain_latm.schemas import ExecutionResult, Route, TaskSpec, WrappedTool
 from langchain_latm.tasks import answers_match, load_bbh_task
 from langchain_latm.testing import ReplayChatModel, ScriptedChatModel
 
@@ -204,3 +208,172 @@ def test_mermaid_snapshot() -> None:
     assert drawn == SNAPSHOT.read_text(encoding="utf-8")
     for node in ("dispatch", "make_tool", "store_tool", "use_tool", "no_tool"):
         assert node in drawn
+
+
+# --------------------------------------------------------------------------- async path
+
+
+class AsyncOnlyUser(ScriptedChatModel):
+    """A weak model that fails if called synchronously (so the async path is proven)."""
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        raise AssertionError("the async graph path called the model synchronously")
+
+
+class AsyncOnlyExecutor:
+    def __init__(self, inner: SandboxExecutor) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def run(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        raise AssertionError("the async graph path called the sandbox synchronously")
+
+    async def arun(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        self.calls += 1
+        return await self.inner.arun(*args, **kwargs)
+
+
+class AsyncOnlyDispatcher:
+    def __init__(self, inner: Dispatcher) -> None:
+        self.inner = inner
+        self.repository = inner.repository
+        self.calls = 0
+
+    def route(self, question: str) -> Route:
+        raise AssertionError("the async graph path routed synchronously")
+
+    async def aroute(self, question: str) -> Route:
+        self.calls += 1
+        return await self.inner.aroute(question)
+
+
+def _sorting_reply(messages: list[BaseMessage]) -> str:
+    prompt = str(messages[0].content)
+    entry = re.search(r"calls `(\w+)`", prompt)
+    assert entry is not None
+    words = prompt.rsplit("Question:", 1)[1].split("Solution:")[0].split("List:", 1)[1].split()
+    return f"```python\nans = ' '.join({entry.group(1)}({words!r}))\n```"
+
+
+def test_asolve_awaits_every_step(
+    repo: ToolRepository, executor: SandboxExecutor, word_sorting: TaskSpec, recorded_dir: Path
+) -> None:
+    LATM(replay_maker(recorded_dir), None, repository=repo, executor=executor).make(word_sorting)
+    sandbox = AsyncOnlyExecutor(executor)
+    router = AsyncOnlyDispatcher(Dispatcher(repo))
+    user = AsyncOnlyUser(respond=_sorting_reply, model_name="weak-async")
+    latm = LATM(never_called(), user, repository=repo, executor=sandbox,  # type: ignore[arg-type]
+                dispatcher=router)  # type: ignore[arg-type]
+    demos = word_sorting.test[:4]
+
+    answers = asyncio.run(latm.asolve_many([d.question for d in demos], max_concurrency=4))
+
+    for demo, answer in zip(demos, answers, strict=True):
+        assert answer.ok, answer.error
+        assert answers_match(answer.answer, demo.answer, task="word_sorting")
+        assert answer.metadata["outcome"] == "cached"
+        assert answer.metadata["task"] == "word_sorting"
+    assert user.calls == 4 and sandbox.calls == 4 and router.calls == 4
+
+    async def stream_nodes() -> list[str]:
+        return [next(iter(update)) async for update in latm.graph.astream(
+            {"question": word_sorting.test[5].question}, stream_mode="updates")]
+
+    assert asyncio.run(stream_nodes()) == ["dispatch", "use_tool"]
+    assert user.calls == 5 and sandbox.calls == 5
+
+
+def test_asolve_makes_stores_and_answers_an_unknown_task(
+    repo: ToolRepository, executor: SandboxExecutor, word_sorting: TaskSpec, recorded_dir: Path
+) -> None:
+    maker = replay_maker(recorded_dir)
+    user = AsyncOnlyUser(respond=_sorting_reply, model_name="weak-async")
+    latm = LATM(maker, user, repository=repo, executor=executor)
+    demo = word_sorting.test[0]
+    answer = asyncio.run(latm.asolve(demo.question, task="word_sorting"))
+    assert answer.ok, answer.error
+    assert answer.metadata["outcome"] == "made"
+    assert answers_match(answer.answer, demo.answer, question=demo.question, task="word_sorting")
+    assert [t.name for t in repo.list()] == [answer.tool]
+    # the next question of the task uses the stored tool: no second making
+    again = asyncio.run(latm.asolve(word_sorting.test[1].question, task="word_sorting"))
+    assert again.ok and again.metadata["outcome"] == "cached"
+    assert maker.remaining == 0 and latm.tracker.usage_by_role()["user"].calls == 2
+
+
+def test_concurrent_asolve_questions_wait_on_the_model_together(
+    repo: ToolRepository, executor: SandboxExecutor, word_sorting: TaskSpec, recorded_dir: Path
+) -> None:
+    """16 questions are in the model call at the same time: no thread pool caps them."""
+    LATM(replay_maker(recorded_dir), None, repository=repo, executor=executor).make(word_sorting)
+    want = 16
+    arrived = 0
+    everyone: asyncio.Event | None = None
+
+    class BarrierUser(ScriptedChatModel):
+        async def _agenerate(self, messages: list[BaseMessage], *args: Any,
+                             **kwargs: Any) -> ChatResult:
+            nonlocal arrived, everyone
+            if everyone is None:
+                everyone = asyncio.Event()
+            arrived += 1
+            if arrived == want:
+                everyone.set()
+            # Every question must reach its model call before any may go on.
+            await asyncio.wait_for(everyone.wait(), timeout=60)
+            return self._result(messages, _sorting_reply(messages))
+
+        def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+            raise AssertionError("synchronous model call on the async path")
+
+    latm = LATM(None, BarrierUser(respond=_sorting_reply), repository=repo, executor=executor)
+    questions = [word_sorting.test[i % len(word_sorting.test)].question for i in range(want)]
+    answers = asyncio.run(latm.asolve_many(questions, max_concurrency=want))
+    assert arrived == want
+    assert all(a.ok for a in answers), [a.error for a in answers if not a.ok]
+
+
+def test_no_repository_scan_per_question(
+    repo: ToolRepository, executor: SandboxExecutor, word_sorting: TaskSpec, recorded_dir: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    LATM(replay_maker(recorded_dir), None, repository=repo, executor=executor).make(word_sorting)
+    latm = LATM(never_called(), sorting_user(), repository=repo, executor=executor)
+    scans = 0
+    real_list = repo.list
+
+    def counting_list(*args: Any, **kwargs: Any) -> list[WrappedTool]:
+        nonlocal scans
+        scans += 1
+        return real_list(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "list", counting_list)
+    for demo in word_sorting.test[:3]:  # routed by meaning
+        answer = latm.solve(demo.question)
+        assert answer.ok and answer.metadata["task"] == "word_sorting"
+    assert scans == 0
+    for demo in word_sorting.test[3:6]:  # task named: one scan builds the task -> tool map
+        answer = asyncio.run(latm.asolve(demo.question, task=word_sorting))
+        assert answer.ok and answer.metadata["outcome"] == "cached"
+        assert "caller named task" in answer.metadata["route_reason"]
+    assert scans == 1
+    # The session's questions are attributed to their task for the cost estimate.
+    assert [t for _, t in latm._questions] == ["word_sorting"] * 6
+
+
+def test_named_task_lookup_rescans_when_the_tool_is_removed(
+    repo: ToolRepository, executor: SandboxExecutor, word_sorting: TaskSpec, recorded_dir: Path
+) -> None:
+    tool = LATM(replay_maker(recorded_dir), None, repository=repo,
+                executor=executor).make(word_sorting)
+    refusing_maker = ScriptedChatModel(["I would rather not write code."], cycle=True)
+    latm = LATM(refusing_maker, sorting_user(), repository=repo, executor=executor,
+                max_attempts=1)
+    assert latm.solve(word_sorting.test[0].question, task=word_sorting).ok
+    assert refusing_maker.calls == 0
+    repo.remove(tool.name)
+    answer = latm.solve(word_sorting.test[1].question, task=word_sorting)
+    # The remembered tool is gone: the lookup rescans, finds no tool for the task, and the
+    # graph goes on to make one (which this maker refuses) instead of using a stale tool.
+    assert answer.metadata["outcome"] == "make_failed", answer.metadata
+    assert refusing_maker.calls >= 1

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
 from langchain_latm.sandbox import SandboxExecutor
-from langchain_latm.schemas import Answer, UseCase, WrappedTool
+from langchain_latm.schemas import Answer, ExecutionResult, UseCase, WrappedTool
 from langchain_latm.testing import ScriptedChatModel
 from langchain_latm.user import ToolUser, extract_code_block
 from langchain_latm.user_prompts import render_tool_user_prompt
@@ -288,3 +290,39 @@ def test_scripted_chat_model_behaves_like_a_provider() -> None:
     assert llm.bind_tools([]) is llm
     with pytest.raises(ValueError, match="responses"):
         ScriptedChatModel([])
+
+
+def test_asolve_uses_only_async_model_and_sandbox_calls(
+    sort_tool: WrappedTool, executor: SandboxExecutor
+) -> None:
+    """The async path awaits ``ainvoke`` and ``arun``: no thread is held per question."""
+
+    class AsyncOnlyModel(ScriptedChatModel):
+        def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+            raise AssertionError("ToolUser.asolve called the model synchronously")
+
+    class AsyncOnlySandbox:
+        runs = 0
+
+        def run(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+            raise AssertionError("ToolUser.asolve called the sandbox synchronously")
+
+        async def arun(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+            self.runs += 1
+            return await executor.arun(*args, **kwargs)
+
+    sandbox = AsyncOnlySandbox()
+    llm = AsyncOnlyModel(responses=[fence("ans = sort_words(['b', 'a'])")], cycle=True)
+    user = ToolUser(llm, executor=sandbox)  # type: ignore[arg-type]
+    # a failing first snippet exercises the retry loop on the async path as well
+    llm_retry = AsyncOnlyModel(responses=[fence("ans = sort_wordz(['b'])"),
+                                          fence("ans = sort_words(['d', 'c'])")])
+    retrying = ToolUser(llm_retry, executor=sandbox, max_retries=1)  # type: ignore[arg-type]
+
+    async def run() -> tuple[Answer, Answer]:
+        return await user.asolve(Q, sort_tool), await retrying.asolve(Q, sort_tool)
+
+    first, second = asyncio.run(run())
+    assert first.ok and first.answer == "a b"
+    assert second.ok and second.answer == "c d" and second.attempts == 2
+    assert sandbox.runs == 3 and llm.calls == 1 and llm_retry.calls == 2
