@@ -24,6 +24,15 @@ Concurrency: in embedded mode writers serialise on ``fcntl.flock`` of ``<path>/l
 with a server, versions are claimed by deterministic ids (``add`` never overwrites an
 existing id) and re-read after the write: a writer that lost the race retries with the
 next version.
+
+Embedded, several processes: each process's Chroma keeps its own in-memory vector segment
+and applies other processes' writes only when it writes itself, so a read of vectors can
+fail (``Error finding id``) or return the old vector of a re-used id. The cache load
+therefore runs under the same lock, after a no-op write (deleting an id that never exists)
+whenever the store's generation is not one this process wrote or synced. Vectors are read
+by id, unchanged ones are reused from the previous cache, and an id whose vector Chroma
+still cannot return (a server applying a write) is retried, isolated by bisection and, as a
+last resort, re-embedded from its stored text.
 """
 
 from __future__ import annotations
@@ -71,6 +80,8 @@ SCHEMA_VERSION = 1
 _LOCK_FILE = "latm.lock"
 _MAX_CLAIM_ATTEMPTS = 50
 _PAGE = 2000
+_SYNC_ID = "__latm_sync__"  # never stored: deleting it is a no-op write (see _sync_segments)
+_VECTOR_READ_ATTEMPTS = 4
 
 Aggregate = Literal["max", "centroid"]
 _Records = list[tuple[str, dict[str, Any]]]
@@ -140,6 +151,8 @@ class _Mirror:
     latest: dict[str, int] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # designated metadata
     parsed: dict[str, WrappedTool | RepositoryError] = field(default_factory=dict)
+    # record id -> (freshness key, row in ``matrix``): lets the next load reuse vectors
+    vectors: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 class _FileLock:
@@ -230,6 +243,9 @@ class ToolRepository:
         self._query_cache_size = max(0, query_cache_size)
         self._cache_lock = threading.Lock()
         self._mirror: _Mirror | None = None
+        self._previous_mirror: _Mirror | None = None  # vectors reused by the next load
+        self._synced_generation: str | None = None  # embedded: segments current up to this
+        self._log_writes = 0  # record writes/deletes that succeeded (see _bump_generation)
         self._mirror_lock = threading.Lock()
         self._mirror_checked_at = 0.0
         self.refresh_interval = max(0.0, refresh_interval)
@@ -630,8 +646,12 @@ class ToolRepository:
             metas.append({**base, "kind": "usecase"})
         return ids, vectors.tolist(), list(texts), metas
 
-    def _bump_generation(self) -> None:
+    def _bump_generation(self, *, synced: bool) -> None:
         """Mark the store as changed (other instances reload their vector cache).
+
+        ``synced``: a record write or delete of ours succeeded under the lock, which made
+        this process's Chroma segments current (see :meth:`_sync_segments`); a no-op add
+        writes no record and does not.
 
         Keeps the recorded embedding id as it is in the store: only creation and
         :meth:`reindex` set it (a lenient instance with another embedding must not).
@@ -644,11 +664,14 @@ class ToolRepository:
             }
             meta.setdefault("latm_schema", SCHEMA_VERSION)
             meta.setdefault("latm_embedding_id", self.embedding_id)
-            meta["latm_generation"] = uuid.uuid4().hex
+            generation = uuid.uuid4().hex
+            meta["latm_generation"] = generation
             collection.modify(metadata=meta)
         except Exception as exc:
             raise self._store_error("update", exc) from exc
-        self._mirror = None
+        if synced:  # only then are this process's Chroma segments known to be current
+            self._synced_generation = generation
+        self._invalidate_mirror()
 
     def add(self, tool: WrappedTool) -> WrappedTool:
         """Store a tool as a new version (or return the stored one if nothing changed).
@@ -688,10 +711,11 @@ class ToolRepository:
             per_tool.append(vectors[offset : offset + len(group)])
             offset += len(group)
         with self._lock.hold():
+            writes = self._log_writes
             try:
                 return self._add_locked(valid, texts, per_tool)
             finally:
-                self._bump_generation()
+                self._bump_generation(synced=self._log_writes != writes)
 
     def _latest_by_name(self, names: set[str]) -> dict[str, tuple[int, dict[str, Any]]]:
         latest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -797,6 +821,7 @@ class ToolRepository:
             self._col().add(
                 ids=ids, embeddings=embeddings, documents=documents, metadatas=metadatas
             )
+            self._log_writes += 1
         except Exception as exc:
             text = str(exc)
             if "dimension" in text:
@@ -866,14 +891,16 @@ class ToolRepository:
                 where = {"name": name}
                 count = len(versions)
             removed = [version] if version is not None else versions
+            writes = self._log_writes
             try:
                 # designated records first: the version disappears atomically for readers
                 self._col().delete(ids=[_designated_id(name, v) for v in removed])
                 self._col().delete(where=where)
+                self._log_writes += 1
             except Exception as exc:
                 raise self._store_error("delete from", exc) from exc
             finally:
-                self._bump_generation()
+                self._bump_generation(synced=self._log_writes != writes)
             return count
 
     # ---------------------------------------------------------------- reindex
@@ -929,7 +956,7 @@ class ToolRepository:
             self._client.delete_collection(old_name)
             self._collection = self._client.get_collection(self.collection_name)
             self._mismatch = None
-            self._mirror = None
+            self._mirror = self._previous_mirror = None  # every vector changed
             return len(ids)
 
     # ---------------------------------------------------------------- search
@@ -946,58 +973,168 @@ class ToolRepository:
         except Exception as exc:
             raise self._store_error("read", exc) from exc
 
-    def _load_mirror(self) -> _Mirror:
-        for _ in range(5):
-            token = self._token()
-            ids: builtins.list[str] = []
-            embeddings: builtins.list[Any] = []
-            metas: builtins.list[dict[str, Any]] = []
-            offset = 0
-            while True:
-                page = self._get(
-                    include=["embeddings", "metadatas"], limit=_PAGE, offset=offset
-                )
-                ids += page["ids"]
-                page_embs = page["embeddings"]
-                embeddings += list(page_embs) if page_embs is not None else []
-                metas += [m or {} for m in (page["metadatas"] or [])]
-                if len(page["ids"]) < _PAGE:
-                    break
-                offset += _PAGE
-            if self._token() == token:
-                return self._build_mirror(token, ids, embeddings, metas)
-        raise RepositoryError(f"the tool repository {self.location} kept changing while loading")
+    def _invalidate_mirror(self) -> None:
+        """Drop the vector cache after a write (its vectors stay reusable by the next load)."""
+        mirror = self._mirror
+        if mirror is not None:
+            self._previous_mirror = mirror
+        self._mirror = None
+
+    def _sync_segments(self, generation: str) -> None:
+        """Embedded mode: make this process's Chroma segments see other processes' writes.
+
+        Each process applies Chroma's write-ahead log to its own in-memory vector segment
+        only when it writes itself, so after another process wrote, reading vectors here
+        fails (``Error finding id``) or returns the *old* vector of an id that was removed
+        and added again. A no-op write (deleting an id that never exists) makes this process
+        apply the pending log. Called under the inter-process lock, only when the store's
+        generation is not one this process is known to be current with.
+        """
+        if self.path is None or generation == self._synced_generation:
+            return
+        try:
+            self._col().delete(ids=[_SYNC_ID])
+        except Exception as exc:
+            raise self._store_error("read", exc) from exc
+        self._synced_generation = generation
+
+    def _load_mirror(self, previous: _Mirror | None) -> _Mirror:
+        """Read the vectors and designated records into a fresh in-memory mirror.
+
+        Embedded: under the inter-process lock (no writer mid-way, segments synced), so the
+        mirror is exactly the store at ``token``. Server: the read may overlap writes; the
+        mirror is tagged with the token read *before* the load, so any write that overlapped
+        makes the next search load again.
+        """
+        if self.path is not None:
+            with self._lock.hold():
+                token = self._token()
+                self._sync_segments(token[1])
+                return self._read_mirror(token, previous)
+        return self._read_mirror(self._token(), previous)
+
+    def _read_mirror(self, token: tuple[str, str], previous: _Mirror | None) -> _Mirror:
+        """Build the mirror from the store, reusing the previous mirror's unchanged vectors.
+
+        Reads every id (one cheap call), the metadata of the designated (tool) records, and
+        the vectors of records that are new or changed since ``previous``; use-case records
+        are attributed to their version by id (``{name}@v{version}#{i}.{tool_id[:8]}``), so
+        their metadata is never read here.
+        """
+        all_ids: builtins.list[str] = self._get(include=[])["ids"]
+        designated: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:  # metadata lives in sqlite: consistent across processes
+            page = self._get(
+                where={"kind": "tool"}, include=["metadatas"], limit=_PAGE, offset=offset
+            )
+            for record_id, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
+                if (meta or {}).get("latm") == SCHEMA_VERSION:
+                    designated[record_id] = dict(meta)
+            if len(page["ids"]) < _PAGE:
+                break
+            offset += _PAGE
+        reusable = previous if previous is not None and previous.token[0] == token[0] else None
+        owners: dict[str, str] = {}  # searchable record id -> its designated record id
+        vectors: dict[str, NDArray[np.float32]] = {}
+        missing: builtins.list[str] = []
+        for record_id in all_ids:
+            owner = self._owner(record_id, designated)
+            if owner is None:
+                continue  # foreign record, or orphan vector of a version not stored
+            owners[record_id] = owner
+            key = self._freshness_key(designated[owner])
+            cached = reusable.vectors.get(record_id) if reusable is not None else None
+            if reusable is not None and cached is not None and cached[0] == key:
+                vectors[record_id] = reusable.matrix[cached[1]]
+            else:
+                missing.append(record_id)
+        for start in range(0, len(missing), _PAGE):
+            vectors.update(self._fetch_vectors(missing[start : start + _PAGE]))
+        return self._build_mirror(token, designated, owners, vectors)
+
+    @staticmethod
+    def _owner(record_id: str, designated: dict[str, dict[str, Any]]) -> str | None:
+        """The designated record a searchable record belongs to (None: not searchable)."""
+        if record_id in designated:
+            return record_id
+        head, sep, tail = record_id.rpartition("#")
+        meta = designated.get(head) if sep else None
+        if meta is None or tail.partition(".")[2] != str(meta.get("tool_id", ""))[:8]:
+            return None
+        return head
+
+    @staticmethod
+    def _freshness_key(meta: dict[str, Any]) -> str:
+        """Identifies a version's vectors: a removed and re-added version gets a new key."""
+        return f"{meta.get('tool_id')}|{meta.get('stored_at')}|{meta.get('embedding_id')}"
+
+    def _fetch_vectors(self, ids: builtins.list[str]) -> dict[str, NDArray[np.float32]]:
+        """The stored vectors of ``ids`` (ids deleted meanwhile are left out).
+
+        While a write is being applied (server mode), Chroma's metadata can list an id that
+        its vector segment does not hold yet, and a read including it fails with
+        ``InternalError: Error finding id``. Such a read is retried briefly, then split in
+        halves to isolate the ids in flight; a record whose vector still cannot be read is
+        embedded again from its stored document (same embedding, enforced by
+        ``embedding_id``), so the mirror never silently misses a stored tool.
+        """
+        for attempt in range(_VECTOR_READ_ATTEMPTS):
+            try:
+                got = self._get(ids=ids, include=["embeddings"])
+            except RepositoryError as exc:
+                if not self._is_vector_lag(exc):
+                    raise
+                logger.debug("vector read of %d ids hit Chroma's write lag", len(ids))
+                if attempt + 1 < _VECTOR_READ_ATTEMPTS:
+                    time.sleep(0.02 * 2**attempt)
+                continue
+            embs = got["embeddings"]
+            return {
+                record_id: np.asarray(embs[i], dtype=np.float32)
+                for i, record_id in enumerate(got["ids"])
+            }
+        if len(ids) > 1:
+            half = len(ids) // 2
+            return {**self._fetch_vectors(ids[:half]), **self._fetch_vectors(ids[half:])}
+        got = self._get(ids=ids, include=["documents"])
+        if not got["ids"]:
+            return {}
+        logger.warning(
+            "the vector of %s in %s could not be read from Chroma; re-embedded from its "
+            "stored text",
+            ids[0],
+            self.location,
+        )
+        document = (got["documents"] or [""])[0] or ""
+        return {got["ids"][0]: self._embed_documents([document])[0]}
+
+    @staticmethod
+    def _is_vector_lag(exc: RepositoryError) -> bool:
+        cause = exc.__cause__
+        return type(cause).__name__ == "InternalError" and "finding id" in str(cause)
 
     def _build_mirror(
         self,
         token: tuple[str, str],
-        ids: builtins.list[str],
-        embeddings: builtins.list[Any],
-        metas: builtins.list[dict[str, Any]],
+        designated: dict[str, dict[str, Any]],
+        owners: dict[str, str],
+        vectors: dict[str, NDArray[np.float32]],
     ) -> _Mirror:
-        designated: dict[tuple[str, int], str] = {}
-        for meta in metas:
-            if meta.get("latm") == SCHEMA_VERSION and meta.get("kind") == "tool":
-                designated[(str(meta.get("name")), self._version_of(meta))] = str(
-                    meta.get("tool_id")
-                )
-        rows: dict[tuple[str, int, str], builtins.list[int]] = {}
-        for row, meta in enumerate(metas):
-            if meta.get("latm") != SCHEMA_VERSION:
-                continue
-            key = (str(meta.get("name")), self._version_of(meta))
-            tool_id = str(meta.get("tool_id"))
-            if designated.get(key) != tool_id:
-                continue  # orphan vector of a version that is not (or no longer) stored
-            rows.setdefault((key[0], key[1], tool_id), []).append(row)
+        rows: dict[tuple[str, int, str], builtins.list[str]] = {}
+        for record_id in vectors:
+            meta = designated[owners[record_id]]
+            key = (str(meta.get("name")), self._version_of(meta), str(meta.get("tool_id")))
+            rows.setdefault(key, []).append(record_id)
         latest: dict[str, int] = {}
-        for name, version in designated:
-            latest[name] = max(latest.get(name, 0), version)
+        for meta in designated.values():
+            name = str(meta.get("name"))
+            latest[name] = max(latest.get(name, 0), self._version_of(meta))
         groups = sorted(rows)
-        order = [row for g in groups for row in rows[g]]
-        dim = len(embeddings[order[0]]) if order else 0
-        matrix = (
-            np.asarray([embeddings[r] for r in order], dtype=np.float32)
+        order = [record_id for g in groups for record_id in sorted(rows[g])]
+        dim = len(vectors[order[0]]) if order else 0
+        matrix = np.ascontiguousarray(
+            np.stack([vectors[r] for r in order]).astype(np.float32, copy=False)
             if order
             else np.zeros((0, dim), dtype=np.float32)
         )
@@ -1009,17 +1146,28 @@ class ToolRepository:
             sums = np.add.reduceat(matrix, starts, axis=0)
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
-            centroids = (sums / norms).astype(np.float32)
+            centroids = np.ascontiguousarray((sums / norms).astype(np.float32))
         else:
             centroids = np.zeros((0, dim), dtype=np.float32)
         latest_mask = np.asarray([latest.get(g[0]) == g[1] for g in groups], dtype=np.bool_)
+        by_record = {
+            record_id: (self._freshness_key(designated[owners[record_id]]), row)
+            for row, record_id in enumerate(order)
+        }
         records = {
             _designated_id(str(m.get("name")), self._version_of(m)): m
-            for m in metas
-            if m.get("latm") == SCHEMA_VERSION and m.get("kind") == "tool"
+            for m in designated.values()
         }
         return _Mirror(
-            token, matrix, starts, centroids, groups, latest_mask, latest, records=records
+            token,
+            matrix,
+            starts,
+            centroids,
+            groups,
+            latest_mask,
+            latest,
+            records=records,
+            vectors=by_record,
         )
 
     def _current_mirror(self) -> _Mirror:
@@ -1030,7 +1178,8 @@ class ToolRepository:
                 return mirror
             token = self._token()
             if mirror is None or mirror.token != token:
-                mirror = self._mirror = self._load_mirror()
+                mirror = self._mirror = self._load_mirror(mirror or self._previous_mirror)
+                self._previous_mirror = None
             self._mirror_checked_at = now
             return mirror
 

@@ -242,6 +242,118 @@ def test_4_processes_x_4_threads_chroma_server(chroma_url: str, tmp_path: Path) 
     _check(_open_repo(chroma_url, collection), results, 2)
 
 
+_OTHER_PROCESS = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from repository_cases import DATE_TOOL, NAVIGATE_TOOL, fast_embeddings, make_tool
+    from langchain_latm.repository import ToolRepository
+
+    repo = ToolRepository(path={store!r}, embeddings=fast_embeddings())
+    repo.add(make_tool(**DATE_TOOL))
+    repo.remove("sort_words")
+    # same name, same version number (1), other text: the record id is reused
+    nav = dict(NAVIGATE_TOOL, name="sort_words")
+    assert repo.add(make_tool(**nav)).version == 1
+    """
+)
+
+
+def _expected_score(repo: Any, query: str, texts: list[str]) -> float:
+    import numpy as np
+
+    vectors = np.asarray(repo.embeddings.embed_documents(texts), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return float((vectors @ repo.embed_query(query)).max())
+
+
+def test_search_sees_another_process_writes_embedded(tmp_path: Path) -> None:
+    """A long-lived process must see tools written by another process, with their new
+    vectors: Chroma's in-process vector segment lags behind other processes' writes
+    (``Error finding id``, or the old vector of a re-used record id)."""
+    from repository_cases import NAVIGATE_TOOL, fast_embeddings, make_tool
+
+    from langchain_latm.repository import ToolRepository
+
+    store = str(tmp_path / "store")
+    repo = ToolRepository(path=store, embeddings=fast_embeddings())
+    repo.add(make_tool())
+    keeper = make_tool("count_vowels", task="vowels", description="Count the vowels in a word.",
+                       questions=("How many vowels are in the word banana?",))
+    repo.add(keeper)
+    sort_query = "Sort the following words alphabetically: List: pear apple fig"
+    assert [t.name for t, _ in repo.search(sort_query, k=1)] == ["sort_words"]
+    subprocess.run(
+        [sys.executable, "-c", _OTHER_PROCESS.format(tests=str(ROOT / "tests"), store=store)],
+        check=True, cwd=ROOT, timeout=120, capture_output=True,
+    )
+    assert repo.add(keeper).version == 1  # a no-op add: writes no record here
+    date_q = "Today is Christmas Eve of 1937. What is the date tomorrow in MM/DD/YYYY?"
+    hits = repo.search(date_q, k=1)
+    assert [(t.name, t.version) for t, _ in hits] == [("date_diff", 1)]
+    nav_q = str(NAVIGATE_TOOL["questions"][0])
+    hits = repo.search(nav_q, k=2)
+    assert hits[0][0].name == "sort_words" and hits[0][0].task == "navigate"
+    new_texts = [str(NAVIGATE_TOOL["description"]), *map(str, NAVIGATE_TOOL["questions"])]
+    assert abs(hits[0][1] - _expected_score(repo, nav_q, new_texts)) < 1e-4
+    # the old sort_words vectors are gone: a sorting question scores like the new texts do
+    scored = dict((t.name, s) for t, s in repo.search(sort_query, k=3))
+    assert abs(scored["sort_words"] - _expected_score(repo, sort_query, new_texts)) < 1e-4
+
+
+class _LaggingCollection:
+    """A Chroma collection whose vector segment does not hold ``lagging`` ids yet."""
+
+    def __init__(self, inner: Any, lagging: set[str], calls: list[int]) -> None:
+        self._inner, self._lagging, self._calls = inner, lagging, calls
+
+    def get(self, **kwargs: Any) -> Any:
+        from chromadb.errors import InternalError
+
+        ids = kwargs.get("ids") or []
+        if "embeddings" in (kwargs.get("include") or []) and self._lagging & set(ids):
+            self._calls.append(len(ids))
+            raise InternalError("Error executing plan: Internal error: Error finding id")
+        return self._inner.get(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_vectors_chroma_cannot_read_are_isolated_and_re_embedded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Error finding id`` on some ids: the other vectors are still read from Chroma, the
+    lagging ones are re-embedded from their stored text; search is unchanged."""
+    from repository_cases import DATE_TOOL, NAVIGATE_TOOL, fast_embeddings, make_tool
+
+    from langchain_latm.repository import ToolRepository
+
+    store = str(tmp_path / "store")
+    repo = ToolRepository(path=store, embeddings=fast_embeddings())
+    specs: list[dict[str, Any]] = [{}, DATE_TOOL, NAVIGATE_TOOL]
+    for spec in specs:
+        repo.add(make_tool(**spec))
+    queries = [
+        "Sort the following words alphabetically: List: pear apple fig",
+        "Yesterday was April 30, 2021. What is the date today in MM/DD/YYYY?",
+        "Take 3 steps. Turn around. Take 3 steps. Do you return to the starting point?",
+    ]
+    expected = [[(t.name, round(s, 5)) for t, s in repo.search(q, k=3)] for q in queries]
+    lagging = {"date_diff@v1", repo._get(ids=None, include=[])["ids"][-1]}
+    calls: list[int] = []
+    real_col = ToolRepository._col
+    monkeypatch.setattr(
+        ToolRepository, "_col", lambda self: _LaggingCollection(real_col(self), lagging, calls)
+    )
+    fresh = ToolRepository(path=store, embeddings=fast_embeddings())
+    with caplog.at_level("WARNING", logger="langchain_latm.repository"):
+        got = [[(t.name, round(s, 5)) for t, s in fresh.search(q, k=3)] for q in queries]
+    assert got == expected
+    assert calls and max(calls) > 1 and min(calls) == 1  # split down to the lagging ids
+    assert sum("re-embedded" in r.getMessage() for r in caplog.records) == len(lagging)
+
+
 def _rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
