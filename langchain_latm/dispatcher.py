@@ -50,6 +50,7 @@ from langchain_latm.dispatcher_prompts import (
     NONE_TOKEN,
 )
 from langchain_latm.errors import DispatchError
+from langchain_latm.models import message_text as _message_text
 from langchain_latm.schemas import Route, Usage, WrappedTool
 
 if TYPE_CHECKING:
@@ -364,20 +365,6 @@ def _threshold_for(repository: Any) -> float:
         )
     return DEFAULT_THRESHOLD
 
-
-def _message_text(message: Any) -> str:
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts: list[str] = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict) and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "".join(parts)
-    return str(content)
 
 
 def parse_choice(text: str, names: Sequence[str]) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-__all__ = ["load_chat_model", "model_name"]
+__all__ = ["load_chat_model", "message_text", "model_name"]
 
 
 def load_chat_model(
@@ -81,3 +81,23 @@ def model_name(llm: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return type(llm).__name__ if llm is not None else None
+
+
+def message_text(message: Any) -> str:
+    """The text of a chat message: string content, or the text parts of a content list.
+
+    Args:
+        message: A LangChain message (anything with ``content``), or a plain string.
+    """
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts: list[str] = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        return "".join(parts)
+    return str(content)

@@ -23,6 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from langchain_latm.errors import LATMError, ModelCallError, SandboxError, ToolUseError
+from langchain_latm.models import message_text as _text
 from langchain_latm.models import model_name
 from langchain_latm.reliability import ainvoke_with_role, invoke_with_role
 from langchain_latm.schemas import Answer, ExecutionResult, TaskSpec, Usage, WrappedTool
@@ -78,15 +79,6 @@ def extract_code_block(text: str) -> str | None:
             return blocks[0].strip("\n")
     return None
 
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(
-        p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else ""
-        for p in content
-    )
 
 
 @dataclass

@@ -20,6 +20,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_latm.errors import DataNotFoundError, LATMError, ModelCallError
+from langchain_latm.models import message_text as _message_text
 from langchain_latm.models import model_name
 from langchain_latm.schemas import Usage
 
@@ -232,18 +233,6 @@ def extract_answer(completion: str, *, chain_of_thought: bool = True) -> str | N
             return line.strip()
     return None
 
-
-def _message_text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and part.get("type") == "text":
-            parts.append(str(part.get("text", "")))
-    return "".join(parts)
 
 
 class _FewShotBaseline:

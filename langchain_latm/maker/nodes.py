@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from langchain_latm.errors import ModelCallError, ToolMakingError
@@ -38,7 +38,7 @@ from langchain_latm.maker.prompts import (
     MakerPrompts,
 )
 from langchain_latm.maker.state import MakerContext, MakerState
-from langchain_latm.models import load_chat_model, model_name
+from langchain_latm.models import load_chat_model, message_text, model_name
 from langchain_latm.reliability import invoke_with_role
 from langchain_latm.schemas import (
     CaseResult,
@@ -101,19 +101,6 @@ class MakerSettings:
     wrap_fallback: bool = True
     prompts: MakerPrompts = field(default_factory=lambda: DEFAULT_PROMPTS)
 
-
-def message_text(message: BaseMessage) -> str:
-    """The text of a message (string content or the text parts of a content list)."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-    return "".join(parts)
 
 
 def transcript_of(messages: Sequence[AnyMessage | dict[str, Any]]) -> list[dict[str, str]]:

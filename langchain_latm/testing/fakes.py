@@ -29,24 +29,13 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_latm.cost import estimate_tokens
 from langchain_latm.errors import ReplayExhaustedError
+from langchain_latm.models import message_text as _message_text
 
 __all__ = ["ScriptedChatModel", "estimate_tokens"]
 
 Reply = str | BaseException
 """One scripted turn: the reply text, or an exception instance to raise (a provider error)."""
 
-
-def _message_text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-    return "".join(parts)
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -26,6 +26,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from langchain_latm.errors import DataNotFoundError, ReplayExhaustedError
+from langchain_latm.models import message_text as _text
 
 __all__ = ["ReplayChatModel", "assistant_turns", "estimate_tokens"]
 
@@ -34,18 +35,6 @@ def estimate_tokens(text: str) -> int:
     """Estimated token count of ``text``: ``ceil(len / 4)`` (an estimate, not a tokenizer)."""
     return (len(text) + 3) // 4
 
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-    return "".join(parts)
 
 
 def assistant_turns(conversation: Sequence[dict[str, Any]]) -> list[str]:
