@@ -180,7 +180,7 @@ def run_sandbox_benchmark(
     concurrency: int = 4,
     *,
     subprocess_n: int | None = None,
-    rounds: int = 3,
+    rounds: int = 5,
     out: str | Path | None = "bench/results/sandbox.json",
     console: Any | None = None,
 ) -> dict[str, Any]:
@@ -189,7 +189,7 @@ def run_sandbox_benchmark(
     Args:
         n: Calls per sandbox measurement (and for the unsafe baseline).
         concurrency: Threads sharing one executor for the throughput measurement.
-        subprocess_n: Calls for each fresh-subprocess baseline (default ``min(n, 60)``; each
+        subprocess_n: Calls for each fresh-subprocess baseline (default ``min(n, 150)``; each
             costs tens of milliseconds).
         rounds: Alternating sandbox / baseline blocks the samples are split into.
         out: Where to write the JSON results (None: don't write).
@@ -201,7 +201,7 @@ def run_sandbox_benchmark(
     from rich.console import Console
     from rich.table import Table
 
-    sub_n = subprocess_n if subprocess_n is not None else min(n, 60)
+    sub_n = subprocess_n if subprocess_n is not None else min(n, 150)
     rounds = max(1, min(rounds, n, sub_n))
     seq: list[float] = []
     fresh: list[float] = []

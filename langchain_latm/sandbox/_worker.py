@@ -29,9 +29,11 @@ import io
 import json
 import os
 import resource
+import select
 import selectors
 import shutil
 import signal
+import socket
 import stat
 import struct
 import sys
@@ -52,6 +54,9 @@ PRELOAD = (
 )
 
 NOBODY = 65534
+# a spare's first byte on its result pipe: isolated (and warmed up), waiting for its call;
+# never the first byte of a report, which starts with the hex nonce
+READY = b"R"
 _dumps = json.dumps
 MAX_MESSAGE = 4000
 
@@ -346,6 +351,14 @@ class Config:
         self.use_network_namespace = bool(raw.get("network_namespace", True))
         self.spares = max(0, int(raw.get("spares", 2)))
         self.tmp_size_mb = max(1, int(raw.get("tmp_size_mb", 256)))
+        # after a result, wait this long for the host's next request before forking a spare
+        # while no call runs (a sequential caller sends it within a millisecond or so)
+        self.replenish_idle = max(0.0, float(raw.get("replenish_idle", 0.02)))
+        # spares isolate themselves under SCHED_IDLE (only where the worker may lift it again)
+        self.idle_spares = bool(raw.get("idle_spares", True))
+        # a Unix socket inherited from the host: ready spares' request pipes are lent to it
+        # (the host then writes a call straight into a child: one process wake-up less)
+        self.spare_channel = int(raw.get("spare_channel", -1))
         # True / False, or "auto": warm spares up only while the machine has idle CPU
         warm = raw.get("warm_up", "auto")
         self.warm_up: bool | str = warm if warm == "auto" else bool(warm)
@@ -360,6 +373,7 @@ DEVNULL_FD = -1
 BASE_DIR = ""
 IS_ROOT = os.geteuid() == 0
 WORKER_PID = os.getpid()
+IDLE_SPARES = False  # set in main(): CONFIG.idle_spares and the worker may undo SCHED_IDLE
 
 
 def _read_only_paths() -> list[str]:
@@ -892,6 +906,8 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
                         b'"error_message": "the memory limit was exceeded"}')
     stage = "setup"
     try:
+        if IDLE_SPARES:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         os.setpgid(0, 0)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
@@ -953,9 +969,11 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         if "seccomp" in ACTIVE:
             stage = "seccomp"
             apply_seccomp()
-        if warm_up:
-            stage = "warm_up"
+        if warm_up and not select.select([request_fd], [], [], 0)[0]:
+            stage = "warm_up"  # only while no call is waiting for us
             _warm_up()
+        stage = "ready"
+        _write_all(result_fd, READY)  # the worker prefers spares that have said this
         stage = "request"
         req = _read_request(request_fd)
     except BaseException as exc:  # noqa: BLE001 - fail closed, reported to the host
@@ -1006,6 +1024,9 @@ class Spare:
                  tmpdir: str, nonce: bytes, status: int) -> None:
         self.pid, self.pidfd, self.req_w, self.res_r = pid, pidfd, req_w, res_r
         self.slot, self.tmpdir, self.nonce, self.status = slot, tmpdir, nonce, status
+        self.watched = False  # res_r registered, waiting for READY
+        self.ready = False
+        self.early = b""  # what it wrote instead of READY (a setup failure report)
 
 
 class Call:
@@ -1052,11 +1073,18 @@ class Worker:
         self.counter = 0
         self.closing = False
         self.spares: list[Spare] = []
+        self.lent: dict[int, Spare] = {}  # by pid: ready spares whose request pipe the host has
+        self.by_spare_rfd: dict[int, Spare] = {}
+        self.channel: socket.socket | None = None
+        if CONFIG.spare_channel >= 0:
+            self.channel = socket.socket(fileno=CONFIG.spare_channel)
         self.free_slots: list[Slot] = []
         self.slot_count = 0
         # spares to keep: the configured number, raised (up to 4x) while concurrent calls
         # find the pool empty, so bursts of parallel calls stop forking on their critical path
         self.want_spares = CONFIG.spares
+        # when the pool may be refilled while no call runs (pushed back by every result)
+        self.replenish_at = 0.0
 
     def take_slot(self) -> Slot:
         """A clean slot from the pool, or a new one (with its Landlock ruleset)."""
@@ -1117,17 +1145,74 @@ class Worker:
         os.close(req_r)
         with contextlib.suppress(OSError):  # the child may already have done it
             os.setpgid(pid, pid)
-        return Spare(pid, os.pidfd_open(pid), req_w, res_r, slot, tmpdir, nonce, status)
+        spare = Spare(pid, os.pidfd_open(pid), req_w, res_r, slot, tmpdir, nonce, status)
+        if self.channel is not None:
+            self.sel.register(res_r, selectors.EVENT_READ, "spare")
+            self.by_spare_rfd[res_r] = spare
+            spare.watched = True
+        return spare
+
+    def unwatch(self, spare: Spare) -> None:
+        if spare.watched:
+            self.sel.unregister(spare.res_r)
+            del self.by_spare_rfd[spare.res_r]
+            spare.watched = False
+
+    def spare_event(self, spare: Spare) -> None:
+        """Handle a spare's first byte.
+
+        READY: lend its request pipe to the host. Anything else (a setup failure report, or
+        nothing because it died): keep it here, so its call reports why.
+        """
+        self.unwatch(spare)
+        try:
+            first = os.read(spare.res_r, 1)
+        except OSError:
+            first = b""
+        if first != READY:
+            spare.early = first
+            return
+        spare.ready = True
+        if self.channel is None or self.closing or spare not in self.spares:
+            return
+        if IDLE_SPARES:  # isolated: the call it will run gets normal priority
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
+        try:
+            socket.send_fds(self.channel, [_dumps({"pid": spare.pid}).encode()],
+                            [spare.req_w])
+        except OSError:
+            return  # the host stopped taking spares: the worker hands this one out itself
+        os.close(spare.req_w)
+        spare.req_w = -1
+        self.spares.remove(spare)
+        self.lent[spare.pid] = spare
+
+    def pool_size(self) -> int:
+        return len(self.spares) + len(self.lent)
+
+    def take_spare(self) -> Spare:
+        """The oldest spare that is ready for its call, else the oldest one, else a new one."""
+        if not self.spares:
+            return self.make_spare()
+        waiting = [sp.res_r for sp in self.spares if not sp.ready and not sp.early]
+        ready = set(select.select(waiting, [], [], 0)[0]) if waiting else set()
+        for i, spare in enumerate(self.spares):
+            if spare.ready or spare.res_r in ready:
+                return self.spares.pop(i)
+        return self.spares.pop(0)
 
     def discard_spare(self, spare: Spare) -> None:
+        self.unwatch(spare)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(spare.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(spare.pid, signal.SIGKILL)
         os.waitpid(spare.pid, 0)
         for fd in (spare.req_w, spare.res_r, spare.pidfd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self.release_slot(spare.slot)
 
     def start_call(self, req: dict[str, Any]) -> None:
@@ -1140,20 +1225,37 @@ class Worker:
         if not self.spares and self.want_spares < 4 * CONFIG.spares:
             self.want_spares += 1
         for _attempt in range(2):
-            spare = self.spares.pop(0) if self.spares else self.make_spare()
+            spare = self.take_spare()
+            self.unwatch(spare)
             started = time.monotonic()
             try:
+                if IDLE_SPARES:  # its call runs at normal priority
+                    with contextlib.suppress(ProcessLookupError):
+                        os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
                 _write_all(spare.req_w, payload)
             except OSError:  # the spare died while idle (killed from outside): use another
                 self.discard_spare(spare)
                 continue
             os.close(spare.req_w)
+            spare.req_w = -1
             break
         else:
             raise OSError("could not hand the call to a sandbox child")
+        self.register_call(cid, spare, started, timeout)
+
+    def start_lent(self, req: dict[str, Any]) -> None:
+        """The host wrote a call straight into a lent spare: watch it like any call."""
+        cid = str(req.get("id", ""))
+        spare = self.lent.pop(int(req.get("pid", -1)), None)
+        if spare is None:
+            raise OSError("the host used a spare the worker did not lend it")
+        self.register_call(cid, spare, time.monotonic(), float(req.get("timeout", 5.0)))
+
+    def register_call(self, cid: str, spare: Spare, started: float, timeout: float) -> None:
         call = Call(cid, spare.pid, spare.res_r, spare.pidfd, spare.slot, spare.tmpdir,
                     started + timeout, spare.nonce, spare.status)
         call.started = started
+        call.buf += spare.early
         os.set_blocking(spare.res_r, False)
         self.calls[spare.pidfd] = call
         self.by_rfd[spare.res_r] = call
@@ -1203,12 +1305,8 @@ class Worker:
                     break
                 if not call.overflow:
                     call.buf += chunk
-            self.sel.unregister(call.rfd)
-        self.sel.unregister(call.pidfd)
-        os.close(call.rfd)
-        os.close(call.pidfd)
-        del self.calls[call.pidfd]
-        del self.by_rfd[call.rfd]
+        if call.buf[:1] == READY:
+            del call.buf[:1]
         survivors = False
         try:
             os.killpg(call.pid, 0)
@@ -1228,8 +1326,16 @@ class Worker:
             "timed_out": timed_out, "overflow": call.overflow, "survivors": survivors,
             "duration": duration, "cpu": usage.ru_utime + usage.ru_stime,
         })
+        self.replenish_at = time.monotonic() + CONFIG.replenish_idle
         # off the call's critical path: the host has its answer, and the child and its
         # process group are already gone; the slot is reused only once it is empty again
+        if not call.eof:
+            self.sel.unregister(call.rfd)
+        self.sel.unregister(call.pidfd)
+        os.close(call.rfd)
+        os.close(call.pidfd)
+        del self.calls[call.pidfd]
+        del self.by_rfd[call.rfd]
         self.release_slot(call.slot)
 
     def handle_line(self, line: bytes) -> None:
@@ -1238,17 +1344,25 @@ class Worker:
         except ValueError as exc:
             self.send({"kind": "error", "message": f"bad request: {exc}"})
             return
-        if req.get("op") == "run":
+        op = req.get("op")
+        if op == "discard":  # the host could not write into a lent spare (it died)
+            spare = self.lent.pop(int(req.get("pid", -1)), None)
+            if spare is not None:
+                self.discard_spare(spare)
+        elif op in ("run", "started"):
             try:
-                self.start_call(req)
+                if op == "run":
+                    self.start_call(req)
+                else:
+                    self.start_lent(req)
             except OSError as exc:
                 self.send({"kind": "result", "id": str(req.get("id", "")), "raw": None,
                            "exit_code": None, "signal": None, "timed_out": False,
                            "overflow": False, "survivors": False, "duration": 0.0,
                            "spawn_error": f"{type(exc).__name__}: {exc}"})
-        elif req.get("op") == "status":
+        elif op == "status":
             self.send({"kind": "status", "id": str(req.get("id", "")),
-                       "spares": [sp.pid for sp in self.spares],
+                       "spares": [sp.pid for sp in self.spares] + list(self.lent),
                        "running": [c.pid for c in self.calls.values()]})
 
     def drain_lines(self) -> None:
@@ -1262,16 +1376,21 @@ class Worker:
         self.sel.register(0, selectors.EVENT_READ, "stdin")
         self.drain_lines()
         while not self.closing or self.calls:
-            # replenish spares while idle (only when nothing is waiting to be read)
-            if (not self.closing and len(self.spares) < self.want_spares
+            # replenish spares while nothing is waiting to be read, and preferably while a
+            # call runs: the worker only waits for its child then, whereas a fork started
+            # just after a result would delay the host's next request by the fork's cost
+            now = time.monotonic()
+            if (not self.closing and self.pool_size() < self.want_spares
+                    and (not self.pool_size() or self.calls or now >= self.replenish_at)
                     and not self.sel.select(0)):
                 self.spares.append(self.make_spare())
                 continue
-            now = time.monotonic()
             expired = [c for c in self.calls.values() if c.deadline <= now]
             for call in expired:
                 self.finish(call, timed_out=True)
             wait = min((c.deadline for c in self.calls.values()), default=now + 3600) - now
+            if self.pool_size() < self.want_spares and not self.closing:
+                wait = min(wait, self.replenish_at - now)
             for key, _ev in self.sel.select(max(0.0, wait)):
                 if key.data == "stdin":
                     chunk = os.read(0, 1 << 20)
@@ -1282,9 +1401,15 @@ class Worker:
                             self.kill(call)
                         while self.spares:
                             self.discard_spare(self.spares.pop())
+                        while self.lent:
+                            self.discard_spare(self.lent.popitem()[1])
                         continue
                     self.inbuf += chunk
                     self.drain_lines()
+                elif key.data == "spare":
+                    waiting = self.by_spare_rfd.get(key.fd)
+                    if waiting is not None:
+                        self.spare_event(waiting)
                 elif key.data == "pipe":
                     piped = self.by_rfd.get(key.fd)
                     if piped is not None:
@@ -1402,7 +1527,7 @@ def probe() -> dict[str, str]:
 
 def main() -> None:
     """Entry point: configure, probe the layers, then serve requests until stdin closes."""
-    global CONFIG, LL_ABI, READ_PATHS, DEVNULL_FD, BASE_DIR
+    global CONFIG, LL_ABI, READ_PATHS, DEVNULL_FD, BASE_DIR, IDLE_SPARES
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
@@ -1416,6 +1541,8 @@ def main() -> None:
         pending += chunk
     line, _, rest = bytes(pending).partition(b"\n")
     CONFIG = Config(json.loads(line).get("config", {}) if line.strip() else {})
+    # lifting another process's SCHED_IDLE needs CAP_SYS_NICE
+    IDLE_SPARES = CONFIG.idle_spares and IS_ROOT
     DEVNULL_FD = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     # The host starts us with an empty environment; the interpreter itself may add LC_CTYPE
     # (PEP 538 locale coercion). Anything else means the host leaked variables: refuse.

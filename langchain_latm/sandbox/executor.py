@@ -15,8 +15,10 @@ import logging
 import math
 import os
 import secrets
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +46,15 @@ __all__ = [
 ]
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+# The worker is imported, not run as a script: a script is compiled from source at every
+# start and the compiler's freed memory (~4 MB) stays resident, and every fork copies (and
+# every child's exit tears down) the page tables of all resident memory. Imported, it loads
+# from its cached bytecode. Its directory leaves ``sys.path`` again before ``main`` reads it
+# (the children's read-only paths are derived from it).
+_WORKER_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import _worker; del sys.path[0]; "
+    "del sys.argv[1:]; _worker.main()"
+)
 _log = logging.getLogger(__name__)
 
 #: Layers that must all be active unless ``allow_weaker_isolation=True``, with what they do.
@@ -69,6 +80,8 @@ OPTIONAL_LAYERS: dict[str, str] = {
 _SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
 _MAX_SOURCE_BYTES = 4 * 1024 * 1024
 _GRACE_S = 5.0
+# how long the async callers' pump thread waits for the next call before it ends
+_PUMP_LINGER_S = 1.0
 
 
 class IsolationLayer(BaseModel):
@@ -159,25 +172,52 @@ class _WorkerDied(Exception):
 
 
 class _Worker:
-    """One running worker process plus the thread that reads its replies."""
+    """One running worker process; whoever waits for a reply reads the worker's output.
+
+    There is no reader thread on the path of a call: a waiting caller takes the read lock
+    and reads replies itself (for every pending call, not only its own), the others wait
+    until their reply has been handed to them or the reader steps down and one of them takes
+    over ("leader/followers"). That saves two thread wake-ups per call against a dedicated
+    reader thread. Async callers have their replies read by a short-lived pump thread that
+    follows the same protocol while any of them is waiting.
+    """
 
     def __init__(self, python: str, config: dict[str, Any], start_timeout: float) -> None:
-        self.proc = subprocess.Popen(
-            [python, "-I", "-S", str(WORKER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={},
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,
-        )
+        # The worker lends us ready spares' request pipes over this socket, so a call is
+        # written straight into an isolated child (the worker learns of it in parallel).
+        self._channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._channel.setblocking(False)
+        self._lent: deque[tuple[int, int]] = deque()  # (pid, request pipe) of ready spares
+        self._lent_lock = threading.Lock()
+        config = {"spare_channel": theirs.fileno(), **config}  # -1 in config: no lending
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-I", "-S", "-c", _WORKER_BOOTSTRAP, str(WORKER_SCRIPT.parent)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={},
+                cwd="/",
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except BaseException:
+            self._channel.close()
+            raise
+        finally:
+            theirs.close()
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._stdin = self.proc.stdin
-        self._stdout = self.proc.stdout
+        self._fd = self.proc.stdout.fileno()  # read raw: only whole lines leave ``_buf``
+        self._buf = bytearray()
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLIN)
         self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()  # held by the one caller reading replies
+        self._cond = threading.Condition()  # guards _pending, dead, _pumping
         self._pending: dict[str, Future[Any]] = {}
-        self._pending_lock = threading.Lock()
+        self._pumping = False
         self.dead = False
         self.stderr_tail: deque[str] = deque(maxlen=50)
         self._stderr_thread = threading.Thread(
@@ -185,10 +225,6 @@ class _Worker:
         )
         self._stderr_thread.start()
         self.ready = self._handshake(config, start_timeout)
-        self._reader = threading.Thread(
-            target=self._read_loop, name="latm-sandbox-reader", daemon=True
-        )
-        self._reader.start()
 
     @property
     def pid(self) -> int:
@@ -200,21 +236,23 @@ class _Worker:
             self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
 
     def _handshake(self, config: dict[str, Any], start_timeout: float) -> dict[str, Any]:
-        box: list[bytes] = []
-
-        def read() -> None:
-            box.append(self._stdout.readline())
-
         try:
             self._stdin.write((json.dumps({"config": config}) + "\n").encode())
             self._stdin.flush()
         except OSError as exc:
             self.kill()
             raise SandboxError(f"the sandbox worker did not start: {exc}") from exc
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(start_timeout)
-        line = box[0] if box else b""
+        deadline = time.monotonic() + start_timeout
+        line = b""
+        with self._read_lock:
+            while b"\n" not in self._buf and not self.dead:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._fill(remaining)
+            if b"\n" in self._buf:
+                line, _, rest = bytes(self._buf).partition(b"\n")
+                self._buf = bytearray(rest)
         try:
             msg = json.loads(line) if line else {}
         except ValueError:
@@ -229,57 +267,195 @@ class _Worker:
             )
         return msg
 
-    def _read_loop(self) -> None:
+    # -- reading replies (only with _read_lock held) -------------------------------------------
+    def _fill(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for output and append it to the line buffer."""
         try:
-            for line in self._stdout:
-                try:
-                    msg = json.loads(line)
-                    kind = msg.get("kind")
-                    if kind == "result":
-                        reply: _WorkerReply | _WorkerStatus = _WorkerReply.model_validate(msg)
-                    elif kind == "status":
-                        reply = _WorkerStatus.model_validate(msg)
-                    else:
-                        continue
-                except (ValueError, ValidationError, AttributeError):
-                    continue
-                with self._pending_lock:
-                    fut = self._pending.pop(reply.id, None)
+            if not self._poll.poll(max(0, math.ceil(timeout * 1000))):
+                return
+            chunk = os.read(self._fd, 1 << 16)
+        except (OSError, ValueError):
+            chunk = b""
+        if chunk:
+            self._buf += chunk
+        else:
+            self._mark_dead()
+
+    def _pump(self, timeout: float) -> None:
+        """Read what the worker sent (waiting up to ``timeout``) and hand out the replies."""
+        if b"\n" not in self._buf:
+            self._fill(timeout)
+        if b"\n" not in self._buf:
+            return
+        *lines, rest = bytes(self._buf).split(b"\n")
+        self._buf = bytearray(rest)
+        replies: list[_WorkerReply | _WorkerStatus] = []
+        for line in lines:
+            try:
+                msg = json.loads(line)
+                kind = msg.get("kind")
+                if kind == "result":
+                    replies.append(_WorkerReply.model_validate(msg))
+                elif kind == "status":
+                    replies.append(_WorkerStatus.model_validate(msg))
+            except (ValueError, ValidationError, AttributeError):
+                continue
+        with self._cond:
+            for reply in replies:
+                fut = self._pending.pop(reply.id, None)
                 if fut is not None and not fut.done():
                     fut.set_result(reply)
-        finally:
+            self._cond.notify_all()
+
+    def _mark_dead(self) -> None:
+        with self._cond:
             self.dead = True
-            with self._pending_lock:
-                pending = list(self._pending.values())
-                self._pending.clear()
+            pending = list(self._pending.values())
+            self._pending.clear()
             for fut in pending:
                 if not fut.done():
                     fut.set_exception(_WorkerDied("the sandbox worker exited"))
+            self._cond.notify_all()
+
+    def _wait_until(self, done: Callable[[], bool], deadline: float) -> bool:
+        """Read or wait (leader/followers) until ``done()``; False if ``deadline`` passed."""
+        while True:
+            remaining = deadline - time.monotonic()
+            with self._cond:
+                if done():
+                    return True
+                if remaining <= 0:
+                    return False
+                if self.dead:
+                    return done()
+                if self._read_lock.locked():  # someone reads for us: wait for news
+                    self._cond.wait(remaining)
+                    continue
+            if not self._read_lock.acquire(blocking=False):
+                continue
+            try:
+                while not done() and not self.dead:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._pump(remaining)
+            finally:
+                self._read_lock.release()
+                with self._cond:  # step down: a waiting caller takes over reading
+                    self._cond.notify_all()
+
+    def wait(self, fut: Future[Any], timeout: float) -> Any:
+        """The reply for ``fut``, reading the worker's output while needed.
+
+        Raises:
+            TimeoutError: No reply within ``timeout`` seconds.
+            _WorkerDied: The worker exited first.
+        """
+        if not self._wait_until(fut.done, time.monotonic() + timeout):
+            raise TimeoutError
+        return fut.result(0)
+
+    def _pump_for_async(self) -> None:
+        """Read replies while any call is pending, lingering a moment for the next one."""
+        while True:
+            self._wait_until(lambda: not self._pending, time.monotonic() + 3600.0)
+            with self._cond:
+                if not self._pending and not self.dead:
+                    self._cond.wait(_PUMP_LINGER_S)
+                if not self._pending or self.dead:
+                    self._pumping = False
+                    return
+
+    def ensure_pump(self) -> None:
+        """Make sure a thread reads replies for async callers (they cannot block to read)."""
+        with self._cond:
+            if self._pumping or self.dead:
+                return
+            self._pumping = True
+        threading.Thread(target=self._pump_for_async, name="latm-sandbox-pump",
+                         daemon=True).start()
 
     def submit(self, request: dict[str, Any]) -> Future[Any]:
         fut: Future[Any] = Future()
-        data = (json.dumps(request) + "\n").encode()
-        with self._pending_lock:
+        with self._cond:
             if self.dead:
                 raise _WorkerDied("the sandbox worker is not running")
             self._pending[request["id"]] = fut
+        try:
+            self._send(request)
+        except _WorkerDied:
+            with self._cond:
+                self._pending.pop(request["id"], None)
+            raise
+        return fut
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message) + "\n").encode()
         try:
             with self._write_lock:
                 self._stdin.write(data)
                 self._stdin.flush()
         except (OSError, ValueError) as exc:
-            with self._pending_lock:
-                self._pending.pop(request["id"], None)
-            self.dead = True
+            self._mark_dead()
             raise _WorkerDied(f"could not reach the sandbox worker: {exc}") from exc
-        return fut
+
+    def submit_call(self, request: dict[str, Any]) -> Future[Any]:
+        """Start a ``run`` request.
+
+        Straight into a lent spare if there is one, else through the worker. Either way the
+        reply comes from the worker, after the child is reaped.
+        """
+        payload = json.dumps({key: request[key] for key in
+                              ("code", "snippet", "require_answer", "timeout")}).encode()
+        while (spare := self._take_lent()) is not None:
+            pid, fd = spare
+            try:
+                _write_all(fd, payload)
+            except OSError:  # it died while idle: the worker reaps it, we try another
+                self._send({"op": "discard", "pid": pid})
+                continue
+            finally:
+                os.close(fd)
+            return self.submit({"op": "started", "id": request["id"], "pid": pid,
+                                "timeout": request["timeout"]})
+        return self.submit(request)
+
+    def _take_lent(self) -> tuple[int, int] | None:
+        with self._lent_lock:
+            while True:  # collect what the worker lent us since the last call
+                try:
+                    msg, fds, _flags, _addr = socket.recv_fds(
+                        self._channel, 256, 4, socket.MSG_CMSG_CLOEXEC)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break
+                if not msg and not fds:
+                    break
+                try:
+                    pid = int(json.loads(msg)["pid"])
+                except (ValueError, KeyError, TypeError):
+                    pid = -1
+                if pid > 0 and len(fds) == 1:
+                    self._lent.append((pid, fds[0]))
+                else:
+                    for fd in fds:
+                        os.close(fd)
+            return self._lent.popleft() if self._lent and not self.dead else None
+
+    def _close_lent(self) -> None:
+        with self._lent_lock:
+            while self._lent:
+                os.close(self._lent.popleft()[1])
+            self._channel.close()
 
     def forget(self, call_id: str) -> None:
-        with self._pending_lock:
+        with self._cond:
             self._pending.pop(call_id, None)
 
     def kill(self) -> None:
         self.dead = True
+        self._close_lent()
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -316,6 +492,12 @@ class _Worker:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _is_our_base_dir(path: str) -> bool:
@@ -536,7 +718,8 @@ class SandboxExecutor:
         if worker is None or worker.dead:
             return {"spares": [], "running": []}
         try:
-            status = worker.submit({"op": "status", "id": secrets.token_hex(8)}).result(10.0)
+            status = worker.wait(worker.submit({"op": "status", "id": secrets.token_hex(8)}),
+                                 10.0)
         except (_WorkerDied, TimeoutError) as exc:
             raise SandboxError(f"the sandbox worker did not answer: {exc}") from exc
         assert isinstance(status, _WorkerStatus)
@@ -624,12 +807,12 @@ class SandboxExecutor:
         for _attempt in range(2):
             worker = self._ensure_worker()
             try:
-                fut = worker.submit(request)
+                fut = worker.submit_call(request)
             except _WorkerDied as exc:
                 last = exc
                 continue
             try:
-                reply = fut.result(limit + _GRACE_S)
+                reply = worker.wait(fut, limit + _GRACE_S)
             except _WorkerDied as exc:
                 last = exc
                 continue
@@ -669,7 +852,8 @@ class SandboxExecutor:
             else:
                 worker = self._ensure_worker()
             try:
-                fut = worker.submit(request)
+                fut = worker.submit_call(request)
+                worker.ensure_pump()
                 reply = await asyncio.wait_for(asyncio.wrap_future(fut), limit + _GRACE_S)
             except _WorkerDied as exc:
                 last = exc

@@ -295,6 +295,131 @@ async def test_arun_concurrently(ex: SandboxExecutor) -> None:
     assert time.monotonic() - t0 < 2.0  # ran concurrently, not 8 x 0.3 s in a row
 
 
+async def test_sync_and_async_callers_mixed_on_one_executor(ex: SandboxExecutor) -> None:
+    """Threads read replies themselves (one at a time, for everybody) while async callers
+    are served by the pump thread: every caller gets its own answer, none waits for another's
+    slow call, and the pump thread ends once nothing is pending."""
+    sync_results: dict[int, object] = {}
+
+    def sync_call(i: int) -> None:
+        sync_results[i] = ex.run(f"import time\ntime.sleep(0.05 * {i % 3})",
+                                 f"ans = -{i}").answer
+
+    threads = [threading.Thread(target=sync_call, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    t0 = time.monotonic()
+    slow = asyncio.ensure_future(ex.arun("import time\ntime.sleep(1.5)", "ans = 'slow'"))
+    fast = await asyncio.gather(*(ex.arun("", f"ans = {i}") for i in range(10)))
+    assert time.monotonic() - t0 < 1.2, "a fast call waited for the slow one"
+    assert [r.answer for r in fast] == list(range(10))
+    for t in threads:
+        t.join(30)
+    assert sync_results == {i: -i for i in range(6)}
+    assert (await slow).answer == "slow"
+    deadline = time.monotonic() + 10
+    while any(t.name == "latm-sandbox-pump" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the pump thread did not end"
+        await asyncio.sleep(0.1)
+    assert ex.run("", "ans = 'after'").answer == "after"  # sync reading takes over again
+
+
+def test_calls_run_at_normal_priority(ex: SandboxExecutor) -> None:
+    """Spares isolate themselves at idle priority, but the call itself never runs at it."""
+    for _ in range(3):
+        res = ex.run("import os", "ans = [os.sched_getscheduler(0), os.getpriority("
+                     "os.PRIO_PROCESS, 0)]")
+        assert res.ok, res.error
+        assert res.answer == [os.SCHED_OTHER, 0]
+
+
+def test_spare_pool_is_refilled_after_a_burst(ex: SandboxExecutor) -> None:
+    ex.run_many([("", f"ans = {i}") for i in range(6)])
+    deadline = time.monotonic() + 10
+    while len(ex.worker_status()["spares"]) < 2:
+        assert time.monotonic() < deadline, ex.worker_status()
+        time.sleep(0.05)
+
+
+def _wait_for_lent_spare(ex: SandboxExecutor) -> list[int]:
+    """Pids of spares the worker has lent to this host (it lends them once isolated)."""
+    worker = ex._worker
+    assert worker is not None
+    deadline = time.monotonic() + 10
+    while True:
+        spare = worker._take_lent()
+        if spare is not None:
+            with worker._lent_lock:
+                worker._lent.appendleft(spare)
+                return [pid for pid, _fd in worker._lent]
+        assert time.monotonic() < deadline, "the worker lent no spare"
+        time.sleep(0.02)
+
+
+def test_calls_are_written_straight_into_lent_spares() -> None:
+    """Ready spares' request pipes are lent to the host, which writes a call straight into
+    the isolated child; the worker still watches, times out and reaps it."""
+    with SandboxExecutor(timeout=2.0) as fresh:
+        fresh.start()
+        lent = _wait_for_lent_spare(fresh)
+        probe = fresh.run("import os", "ans = os.getpid()")
+        assert probe.ok and probe.answer == lent[0]
+        with pytest.raises(ProcessLookupError):
+            os.kill(probe.answer, 0)  # reaped before run() returned
+        _wait_for_lent_spare(fresh)
+        slow = fresh.run("import time", "time.sleep(30)\nans = 1", timeout=0.5)
+        assert slow.error_type == "Timeout"
+        assert call_children(fresh) == []
+
+
+def test_a_lent_spare_that_died_is_replaced() -> None:
+    with SandboxExecutor() as fresh:
+        fresh.start()
+        for pid in _wait_for_lent_spare(fresh):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+        for i in range(4):
+            res = fresh.run("", f"ans = {i}")
+            assert res.ok and res.answer == i, res.error
+        assert fresh.restarts == 0
+        assert call_children(fresh) == []
+
+
+def test_restarts_leave_no_descriptors_behind() -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    with SandboxExecutor() as fresh:
+        fresh.run("", "ans = 0")
+        _wait_for_lent_spare(fresh)
+        before = open_fds()
+        for i in range(3):
+            pid = fresh.worker_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+            assert fresh.run("", f"ans = {i}").answer == i
+            _wait_for_lent_spare(fresh)
+        assert fresh.restarts == 3
+        assert open_fds() <= before + 1
+
+
+def test_worker_source_is_neither_on_the_path_nor_readable(ex: SandboxExecutor) -> None:
+    """The worker is imported from its directory, which leaves ``sys.path`` before the
+    children's read-only paths are derived from it."""
+    sandbox_dir = str(Path(__file__).parents[2] / "langchain_latm" / "sandbox")
+    res = ex.run("import sys", f"""
+try:
+    open({sandbox_dir + '/_worker.py'!r}).read(10)
+    readable = True
+except OSError:
+    readable = False
+ans = [readable, [p for p in sys.path if 'langchain_latm' in p]]
+""")
+    assert res.ok, res.error
+    assert res.answer == [False, []]
+
+
 def test_run_many(ex: SandboxExecutor) -> None:
     res = ex.run_many([("", f"ans = {i} + 1") for i in range(5)])
     assert [r.answer for r in res] == [1, 2, 3, 4, 5]
