@@ -7,7 +7,8 @@ another use case's snippet otherwise, so:
 - on the validation questions the whole path (tool user -> sandbox -> normalisation ->
   scoring) must reproduce every gold answer (100%);
 - on the test split the numbers are NOT accuracies of LATM; they are written (labelled
-  offline) to bench/results/accuracy_<task>.json with the report and plots.
+  offline) to accuracy_<task>.json with the report and plots, in a temporary directory
+  (``latm bench accuracy --offline`` writes the committed ones in bench/results).
 """
 
 from __future__ import annotations
@@ -100,13 +101,15 @@ def test_use_case_questions_reproduce_gold_end_to_end(
 
 
 def test_offline_accuracy_run_resumes_and_writes_the_report(
-    data_dir: Path, executor: SandboxExecutor, made_tools: dict[str, WrappedTool]
+    data_dir: Path, executor: SandboxExecutor, made_tools: dict[str, WrappedTool],
+    tmp_path: Path,
 ) -> None:
     console = Console(width=140)
+    out_dir = tmp_path  # a small run: never over the committed results in bench/results
     reports = []
     for task_name in RECORDED_TASKS:
         task = load_bbh_task(task_name, data_dir=data_dir)
-        results = RESULTS / f"accuracy_{task_name}.jsonl"
+        results = out_dir / f"accuracy_{task_name}.jsonl"
         results.unlink(missing_ok=True)
         kwargs = _offline_kwargs(task_name, data_dir, executor)
         report = run_accuracy_benchmark(task, results_path=results, limit=N, concurrency=8,
@@ -138,18 +141,18 @@ def test_offline_accuracy_run_resumes_and_writes_the_report(
         assert again["strong_llm"].calls == 0  # type: ignore[attr-defined]
         assert len(results.read_text().splitlines()) == 3 * N
 
-        report.write_json(RESULTS / f"accuracy_{task_name}.json")
+        report.write_json(out_dir / f"accuracy_{task_name}.json")
         reports.append(report)
 
     throughput_path = RESULTS / "throughput.json"
     throughput = json.loads(throughput_path.read_text()) if throughput_path.is_file() else None
-    path = write_report(reports, RESULTS, throughput=throughput)
+    path = write_report(reports, out_dir, throughput=throughput)
     text = path.read_text()
     assert "Offline plumbing run" in text
     for task_name in RECORDED_TASKS:
         assert f"| {task_name} | {N} |" in text
-    assert (RESULTS / "accuracy_vs_cost.png").stat().st_size > 5000
-    assert (RESULTS / "cumulative_cost.png").stat().st_size > 5000
+    assert (out_dir / "accuracy_vs_cost.png").stat().st_size > 5000
+    assert (out_dir / "cumulative_cost.png").stat().st_size > 5000
 
 
 def test_cli_offline_accuracy_and_report(data_dir: Path, tmp_path: Path) -> None:

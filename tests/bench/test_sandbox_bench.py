@@ -19,14 +19,13 @@ from langchain_latm.benchmarks.sandbox import (
     run_sandbox_benchmark,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "bench" / "results" / "sandbox.json"
-
 pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 
-def test_sandbox_benchmark_runs_and_writes_results() -> None:
-    results = run_sandbox_benchmark(n=120, concurrency=4, subprocess_n=30, out=OUT,
+def test_sandbox_benchmark_runs_and_writes_results(tmp_path: Path) -> None:
+    # a small run: written to a temporary file, never over the committed full-run results
+    out = tmp_path / "sandbox.json"
+    results = run_sandbox_benchmark(n=120, concurrency=4, subprocess_n=30, out=out,
                                     console=Console(width=120))
     assert results["isolation"]["fully_isolated"], results["isolation"]
     for key in ("sandbox", "sandbox_concurrent", "fresh_subprocess", "fresh_subprocess_no_site",
@@ -48,5 +47,5 @@ def test_sandbox_benchmark_runs_and_writes_results() -> None:
     assert results["speedup_vs_fresh_subprocess"] > 1.0
     assert results["targets"] == {"p50_ms": TARGET_P50_MS,
                                   "speedup_vs_fresh_subprocess": TARGET_SPEEDUP}
-    written = json.loads(OUT.read_text())
+    written = json.loads(out.read_text())
     assert written["sandbox"]["p50_ms"] == results["sandbox"]["p50_ms"]

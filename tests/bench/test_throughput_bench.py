@@ -31,7 +31,7 @@ from langchain_latm.benchmarks.throughput import (
 from langchain_latm.embeddings import DEFAULT_EMBEDDING
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "bench" / "results" / "throughput.json"
+COMMITTED = ROOT / "bench" / "results" / "throughput.json"  # the last full run, compared
 N = 48
 LEVELS = (1, 4, 16)
 EMBEDDINGS = tuple(dict.fromkeys((DEFAULT_EMBEDDING, "hashing")))
@@ -40,11 +40,18 @@ pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def report(data_dir: Path) -> ThroughputReport:
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this small run writes: never over the committed full-run results."""
+    return tmp_path_factory.mktemp("throughput") / "throughput.json"
+
+
+@pytest.fixture(scope="module")
+def report(data_dir: Path, out: Path) -> ThroughputReport:
     previous = None
-    if OUT.is_file():
+    if COMMITTED.is_file():
         try:
-            previous = ThroughputReport.model_validate_json(OUT.read_text(encoding="utf-8"))
+            previous = ThroughputReport.model_validate_json(
+                COMMITTED.read_text(encoding="utf-8"))
         except ValueError:  # an older schema: nothing to compare with
             previous = None
     result = run_throughput_benchmark(
@@ -53,7 +60,7 @@ def report(data_dir: Path) -> ThroughputReport:
         latency_s=0.2,
         data_dir=data_dir,
         embeddings=EMBEDDINGS,
-        out=OUT,
+        out=out,
     )
     print_throughput_table(result, Console(width=200), baseline=previous)
     return result
@@ -95,7 +102,7 @@ def test_offline_throughput_measures_the_real_pipeline(report: ThroughputReport)
     assert report.sandbox.cpu_ms_per_call > 0
 
 
-def test_report_states_the_targets_it_measured(report: ThroughputReport) -> None:
+def test_report_states_the_targets_it_measured(report: ThroughputReport, out: Path) -> None:
     for embedding in EMBEDDINGS:
         targets = report.targets_by_embedding[embedding]
         top = report.level(16, "graph", embedding)
@@ -108,7 +115,7 @@ def test_report_states_the_targets_it_measured(report: ThroughputReport) -> None
         assert targets["overhead_met"] == (base.overhead_ms.p50 <= TARGET_OVERHEAD_P50_MS)
     assert report.targets == report.targets_by_embedding[EMBEDDINGS[0]]
 
-    written = json.loads(OUT.read_text())
+    written = json.loads(out.read_text())
     assert written["embeddings"] == list(EMBEDDINGS)
     assert len(written["levels"]) == len(report.levels)
     assert written["sandbox"]["concurrency"] == 16
