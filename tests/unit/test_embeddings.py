@@ -50,8 +50,37 @@ def test_minilm_vectors_are_unit_384d_and_semantic(minilm: MiniLMEmbeddings) -> 
 def test_minilm_batching_and_padding_do_not_change_vectors(minilm: MiniLMEmbeddings) -> None:
     texts = ["short", "a much longer sentence " * 20, "medium length text here", ""]
     batch = np.asarray(minilm.embed_documents(texts))
-    single = np.asarray([minilm.embed_query(t) for t in texts])
+    single = np.asarray([minilm.embed_documents([t])[0] for t in texts])
     assert np.allclose(batch, single, atol=1e-4)
+    queries = minilm.embed_query_array(texts)
+    assert np.allclose(queries, np.asarray([minilm.embed_query(t) for t in texts]), atol=1e-4)
+    # texts within the query limit embed the same as documents
+    assert np.allclose(queries[[0, 2, 3]], batch[[0, 2, 3]], atol=1e-4)
+
+
+def test_minilm_queries_keep_their_head_and_tail(minilm: MiniLMEmbeddings) -> None:
+    """Queries are cut to ``query_max_length`` tokens: the first ones (what kind of
+    question it is) and the last ``query_tail`` ones (its ask, its options)."""
+    head = ("Sort the following words alphabetically and give them back separated by single "
+            "spaces, keeping every word exactly as it is written in the list below. List:")
+    tail = "Answer with the sorted list only."
+    middle_a = " ".join(["apple", "pear", "kiwi", "plum"] * 15)
+    middle_b = " ".join(["house", "river", "cloud", "stone"] * 15)
+    qa, qb = f"{head} {middle_a}. {tail}", f"{head} {middle_b}. {tail}"
+    other_tail = f"{head} {middle_a}. Which word comes last?"
+    va, vb, vc = minilm.embed_query_array([qa, qb, other_tail])
+    assert np.allclose(va, vb, atol=1e-5)  # only the middle differs: cut away
+    assert float(np.dot(va, vc)) < 0.999  # the tail is kept
+    da, db = minilm.embed_documents([qa, qb])
+    assert float(np.dot(da, db)) < 0.999  # documents keep up to max_length tokens
+    full = MiniLMEmbeddings(query_max_length=None)
+    assert np.allclose(full.embed_query(qa), da, atol=1e-4)
+    assert minilm.embedding_id == full.embedding_id  # stored vectors are the same
+    ids = minilm._token_ids([qa], minilm.query_max_length or 0, minilm.query_tail)[0]
+    assert len(ids) == minilm.query_max_length
+    assert ids[0] == 101 and ids[-1] == 102  # [CLS] ... [SEP]
+    with pytest.raises(ValueError, match="query_tail"):
+        MiniLMEmbeddings(query_max_length=16, query_tail=14)
 
 
 def test_minilm_truncates_long_and_survives_odd_input(minilm: MiniLMEmbeddings) -> None:

@@ -209,6 +209,22 @@ def test_real_minilm_default_routes_paraphrases(tmp_path: Path) -> None:
         assert repo.search(question, k=1)[0][0].name == expected, question
 
 
+def test_batch_search_embeds_questions_as_queries(tmp_path: Path) -> None:
+    """``search_many`` and ``search`` embed a question the same way (MiniLM cuts queries
+    shorter than documents), so a batch routes exactly like one question at a time."""
+    from repository_cases import DATE_TOOL, NAVIGATE_TOOL
+
+    repo = ToolRepository(tmp_path / "store")
+    repo.add_many([make_tool(), make_tool(**DATE_TOOL), make_tool(**NAVIGATE_TOOL)])
+    long_question = ("Sort the following words alphabetically: List: " + " ".join(
+        f"word{i}" for i in range(80)) + ". Give them separated by spaces.")
+    questions = [long_question, "What is the date tomorrow?"]
+    for question, hits in zip(questions, repo.search_many(questions, k=3), strict=True):
+        single = repo.search(question, k=3)
+        assert [t.name for t, _ in hits] == [t.name for t, _ in single]
+        assert [s for _, s in hits] == pytest.approx([s for _, s in single], abs=1e-5)
+
+
 def test_two_stage_search_matches_exact_search(tmp_path: Path) -> None:
     from repository_cases import DATE_TOOL, NAVIGATE_TOOL
 
