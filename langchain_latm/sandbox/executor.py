@@ -381,6 +381,7 @@ class _Worker:
             if self.dead:
                 raise _WorkerDied("the sandbox worker is not running")
             self._pending[request["id"]] = fut
+            self._cond.notify_all()  # a lingering pump thread reads for it at once
         try:
             self._send(request)
         except _WorkerDied:

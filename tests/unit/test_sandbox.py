@@ -295,6 +295,16 @@ async def test_arun_concurrently(ex: SandboxExecutor) -> None:
     assert time.monotonic() - t0 < 2.0  # ran concurrently, not 8 x 0.3 s in a row
 
 
+async def test_sequential_async_calls_do_not_wait_for_the_pump(ex: SandboxExecutor) -> None:
+    """The pump thread lingers between async calls; a new call must wake it at once."""
+    await ex.arun("", "ans = 0")
+    t0 = time.monotonic()
+    for i in range(10):
+        await asyncio.sleep(0.01)  # the pump is lingering, waiting for the next call
+        assert (await ex.arun("", f"ans = {i}")).answer == i
+    assert time.monotonic() - t0 < 2.0
+
+
 async def test_sync_and_async_callers_mixed_on_one_executor(ex: SandboxExecutor) -> None:
     """Threads read replies themselves (one at a time, for everybody) while async callers
     are served by the pump thread: every caller gets its own answer, none waits for another's
