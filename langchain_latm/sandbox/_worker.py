@@ -839,16 +839,19 @@ def _tool(text):
 _WARM_SNIPPET = 'print("warm")\nans = [_tool("b a"), {"k": [1, 2.5, None, True]}]\n'
 
 
-def _should_warm_up() -> bool:
+def _should_warm_up(running: int) -> bool:
     """Whether the next spare should pre-run the warm-up program.
 
     Warming moves ~1-2 ms of page copying off the call's critical path but costs about 1 ms
-    of extra CPU per call. With idle cores that is a clear latency win; on a saturated
-    machine the extra CPU delays everything, so ``"auto"`` warms only while the 1-minute
-    load average is below the number of CPUs.
+    of extra CPU per call. With idle cores that is a clear latency win; on a busy machine
+    the extra CPU delays everything, so ``"auto"`` warms only while at most one call is
+    running (``running``; the sandbox itself is busy otherwise) and the 1-minute load
+    average is below the number of CPUs (the machine is).
     """
     if CONFIG.warm_up != "auto":
         return bool(CONFIG.warm_up)
+    if running > 1:
+        return False
     try:
         return os.getloadavg()[0] < (os.cpu_count() or 1)
     except OSError:
@@ -1132,7 +1135,7 @@ class Worker:
         req_r, req_w = os.pipe2(os.O_CLOEXEC)
         nonce = os.urandom(16).hex().encode()
         status = 100 + os.urandom(1)[0] % 100
-        warm = _should_warm_up()
+        warm = _should_warm_up(len(self.calls))
         pid = os.fork()
         if pid == 0:  # child
             try:
