@@ -1203,6 +1203,27 @@ class ToolRepository:
                     self._query_cache.popitem(last=False)
         return vector
 
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Query vectors for several texts: cached ones from the LRU, the rest in one pass."""
+        vectors: dict[str, NDArray[np.float32]] = {}
+        with self._cache_lock:
+            for text in texts:
+                cached = self._query_cache.get(text)
+                if cached is not None:
+                    self._query_cache.move_to_end(text)
+                    vectors[text] = cached
+        missing = builtins.list(dict.fromkeys(t for t in texts if t not in vectors))
+        if missing:
+            fresh = _as_query_array(self._embeddings, missing)
+            with self._cache_lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    vectors[text] = vector
+                    if self._query_cache_size:
+                        self._query_cache[text] = vector
+                while len(self._query_cache) > self._query_cache_size:
+                    self._query_cache.popitem(last=False)
+        return np.asarray([vectors[t] for t in texts], dtype=np.float32)
+
     def search(
         self,
         query: str,
@@ -1246,7 +1267,7 @@ class ToolRepository:
         self._require_embedding_match()
         if not queries:
             return []
-        vectors = _as_query_array(self._embeddings, builtins.list(queries))
+        vectors = self.embed_queries(queries)
         mirror = self._current_mirror()
         self._check_dimension(mirror, vectors)
         scores = self._group_scores(mirror, vectors, all_versions)
