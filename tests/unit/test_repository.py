@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from repository_cases import MakeRepo, RepositoryCases, fast_embeddings, make_tool
 
+from langchain_latm.embeddings import HashingEmbeddings
 from langchain_latm.errors import RepositoryError
 from langchain_latm.repository import ToolRepository
 
@@ -223,6 +224,25 @@ def test_batch_search_embeds_questions_as_queries(tmp_path: Path) -> None:
         single = repo.search(question, k=3)
         assert [t.name for t, _ in hits] == [t.name for t, _ in single]
         assert [s for _, s in hits] == pytest.approx([s for _, s in single], abs=1e-5)
+
+
+def test_batch_search_embeds_only_questions_not_seen_before(tmp_path: Path) -> None:
+    from repository_cases import DATE_TOOL
+
+    embedded: list[str] = []
+
+    class Counting(HashingEmbeddings):
+        def embed_array(self, texts: Any) -> Any:
+            embedded.extend(texts)
+            return super().embed_array(texts)
+
+    repo = ToolRepository(tmp_path / "store", embeddings=Counting(dimension=512))
+    repo.add_many([make_tool(), make_tool(**DATE_TOOL)])
+    embedded.clear()
+    repo.search("What is the date tomorrow?", k=1)
+    hits = repo.search_many(["What is the date tomorrow?", "Sort: b a", "Sort: b a"], k=1)
+    assert embedded == ["What is the date tomorrow?", "Sort: b a"]
+    assert [h[0][0].name for h in hits] == ["date_diff", "sort_words", "sort_words"]
 
 
 def test_two_stage_search_matches_exact_search(tmp_path: Path) -> None:
