@@ -871,16 +871,22 @@ def _warm_up() -> None:
 
 
 def _read_request(fd: int) -> dict[str, Any]:
+    """Read the call: one line of JSON.
+
+    The end of the line, not the end of the pipe, ends the request: a process that
+    inherited a copy of the pipe's write end (the host forked after the worker lent it this
+    pipe) cannot keep the call waiting.
+    """
     data = bytearray()
-    while True:
+    while b"\n" not in data:
         chunk = os.read(fd, 65536)  # small reads stay on the heap (no 1 MiB mmap)
         if not chunk:
             break
         data += chunk
     os.close(fd)
-    if not data:
+    if not data.strip():
         os._exit(0)  # the worker went away before handing us a call
-    req: dict[str, Any] = json.loads(data)
+    req: dict[str, Any] = json.loads(data.partition(b"\n")[0])
     return req
 
 
@@ -1223,7 +1229,7 @@ class Worker:
         timeout = float(req.get("timeout", 5.0))
         payload = _dumps({"code": req.get("code", ""), "snippet": req.get("snippet", ""),
                           "require_answer": bool(req.get("require_answer", True)),
-                          "timeout": timeout}).encode()
+                          "timeout": timeout}).encode() + b"\n"
         del req
         if not self.spares and self.want_spares < 4 * CONFIG.spares:
             self.want_spares += 1

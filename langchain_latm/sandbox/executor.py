@@ -407,7 +407,7 @@ class _Worker:
         reply comes from the worker, after the child is reaped.
         """
         payload = json.dumps({key: request[key] for key in
-                              ("code", "snippet", "require_answer", "timeout")}).encode()
+                              ("code", "snippet", "require_answer", "timeout")}).encode() + b"\n"
         while (spare := self._take_lent()) is not None:
             pid, fd = spare
             try:

@@ -382,6 +382,26 @@ def test_calls_are_written_straight_into_lent_spares() -> None:
         assert call_children(fresh) == []
 
 
+def test_a_forked_host_does_not_hold_up_calls() -> None:
+    """A copy of a lent request pipe in a forked host process (multiprocessing's fork) must
+    not keep the call waiting for the end of the pipe."""
+    with SandboxExecutor(timeout=3.0) as fresh:
+        fresh.start()
+        _wait_for_lent_spare(fresh)
+        pid = os.fork()
+        if pid == 0:  # holds every inherited descriptor for a while, then leaves quietly
+            time.sleep(4)
+            os._exit(0)
+        try:
+            t0 = time.monotonic()
+            res = fresh.run("", "ans = 'not held up'")
+            assert res.ok and res.answer == "not held up", res.error
+            assert time.monotonic() - t0 < 2.0
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
 def test_a_lent_spare_that_died_is_replaced() -> None:
     with SandboxExecutor() as fresh:
         fresh.start()
