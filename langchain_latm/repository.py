@@ -1188,40 +1188,45 @@ class ToolRepository:
             self._mirror_checked_at = now
             return mirror
 
-    def embed_query(self, text: str) -> NDArray[np.float32]:
-        """The query vector (LRU-cached), as used by :meth:`search`."""
+    def _recall(self, text: str) -> NDArray[np.float32] | None:
+        """A cached query vector (marked as recently used), or None."""
         with self._cache_lock:
             cached = self._query_cache.get(text)
             if cached is not None:
                 self._query_cache.move_to_end(text)
-                return cached
-        vector = np.asarray(self._embeddings.embed_query(text), dtype=np.float32)
-        if self._query_cache_size:
-            with self._cache_lock:
+            return cached
+
+    def _remember(self, texts: Sequence[str], vectors: Sequence[NDArray[np.float32]]) -> None:
+        """Cache query vectors, evicting the least recently used beyond the cache size."""
+        if not self._query_cache_size:
+            return
+        with self._cache_lock:
+            for text, vector in zip(texts, vectors, strict=True):
                 self._query_cache[text] = vector
-                while len(self._query_cache) > self._query_cache_size:
-                    self._query_cache.popitem(last=False)
+            while len(self._query_cache) > self._query_cache_size:
+                self._query_cache.popitem(last=False)
+
+    def embed_query(self, text: str) -> NDArray[np.float32]:
+        """The query vector (LRU-cached), as used by :meth:`search`."""
+        cached = self._recall(text)
+        if cached is not None:
+            return cached
+        vector = np.asarray(self._embeddings.embed_query(text), dtype=np.float32)
+        self._remember([text], [vector])
         return vector
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Query vectors for several texts: cached ones from the LRU, the rest in one pass."""
         vectors: dict[str, NDArray[np.float32]] = {}
-        with self._cache_lock:
-            for text in texts:
-                cached = self._query_cache.get(text)
-                if cached is not None:
-                    self._query_cache.move_to_end(text)
-                    vectors[text] = cached
+        for text in dict.fromkeys(texts):
+            cached = self._recall(text)
+            if cached is not None:
+                vectors[text] = cached
         missing = builtins.list(dict.fromkeys(t for t in texts if t not in vectors))
         if missing:
-            fresh = _as_query_array(self._embeddings, missing)
-            with self._cache_lock:
-                for text, vector in zip(missing, fresh, strict=True):
-                    vectors[text] = vector
-                    if self._query_cache_size:
-                        self._query_cache[text] = vector
-                while len(self._query_cache) > self._query_cache_size:
-                    self._query_cache.popitem(last=False)
+            fresh = builtins.list(_as_query_array(self._embeddings, missing))
+            vectors.update(zip(missing, fresh, strict=True))
+            self._remember(missing, fresh)
         return np.asarray([vectors[t] for t in texts], dtype=np.float32)
 
     def search(
