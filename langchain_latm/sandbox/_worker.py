@@ -1038,6 +1038,13 @@ class Spare:
         self.early = b""  # what it wrote instead of READY (a setup failure report)
 
 
+def _normal_priority(spare: Spare) -> None:
+    """Lift the SCHED_IDLE a spare isolated itself under (if spares do that here)."""
+    if IDLE_SPARES:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
+
+
 class Call:
     """One running child."""
 
@@ -1184,9 +1191,7 @@ class Worker:
         spare.ready = True
         if self.channel is None or self.closing or spare not in self.spares:
             return
-        if IDLE_SPARES:  # isolated: the call it will run gets normal priority
-            with contextlib.suppress(ProcessLookupError):
-                os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
+        _normal_priority(spare)  # isolated: the call it will run gets normal priority
         try:
             socket.send_fds(self.channel, [_dumps({"pid": spare.pid}).encode()],
                             [spare.req_w])
@@ -1238,9 +1243,7 @@ class Worker:
             self.unwatch(spare)
             started = time.monotonic()
             try:
-                if IDLE_SPARES:  # its call runs at normal priority
-                    with contextlib.suppress(ProcessLookupError):
-                        os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
+                _normal_priority(spare)  # its call runs at normal priority
                 _write_all(spare.req_w, payload)
             except OSError:  # the spare died while idle (killed from outside): use another
                 self.discard_spare(spare)

@@ -427,9 +427,7 @@ class _Worker:
                 try:
                     msg, fds, _flags, _addr = socket.recv_fds(
                         self._channel, 256, 4, socket.MSG_CMSG_CLOEXEC)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
+                except OSError:  # nothing more lent (BlockingIOError), or the channel is gone
                     break
                 if not msg and not fds:
                     break
