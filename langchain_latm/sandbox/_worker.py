@@ -18,6 +18,7 @@ Protocol (one JSON object per line):
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # C level: no enum wrappers
 import ast
 import builtins
 import contextlib
@@ -890,6 +891,13 @@ def _read_request(fd: int) -> dict[str, Any]:
     return req
 
 
+# a child's signal dispositions, as the ints the C-level ``_signal`` module takes
+_CHILD_SIGNALS = tuple((int(sig), int(handler)) for sig, handler in (
+    (signal.SIGINT, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_DFL),
+    (signal.SIGHUP, signal.SIG_DFL), (signal.SIGCHLD, signal.SIG_DFL),
+    (signal.SIGXFSZ, signal.SIG_IGN), (signal.SIGPIPE, signal.SIG_IGN)))
+
+
 def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, status: int,
                ruleset_fd: int = -1, warm_up: bool = True) -> None:
     r"""Everything a forked child does; never returns.
@@ -918,10 +926,8 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         if IDLE_SPARES:
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         os.setpgid(0, 0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        for sig, handler in _CHILD_SIGNALS:
+            _signal.signal(sig, handler)  # plain ints: no enum machinery to copy in
         for fd in (0, 1, 2):
             os.dup2(DEVNULL_FD, fd)
         # move our descriptors to 3, 4 (and 5) without clobbering one with another
