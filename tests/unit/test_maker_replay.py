@@ -113,3 +113,19 @@ def test_replay_with_fewer_attempts_than_recorded_fails_at_propose(
         ToolMaker(llm, executor=executor, max_propose_attempts=2).make(task)
     assert info.value.stage == "propose" and info.value.attempts == 2
     assert len(info.value.transcript) == 4
+
+
+def test_session_recorded_on_another_task_fails_with_the_reason(
+    recorded_dir: Path, bbh_dir: Path, executor: SandboxExecutor
+) -> None:
+    # The paper's release ships its five-object session a second time as the seven-object
+    # one. Replayed on the seven-object task its unit tests check the wrong answers, and the
+    # error must say why instead of only "exhausted".
+    from langchain_latm.errors import LATMError
+
+    task = load_bbh_task("tracking_shuffled_objects_seven_objects", bbh_dir)
+    llm = ReplayChatModel.from_transcript(
+        recorded_dir / "tracking_shuffled_objects_five_objects.json")
+    with pytest.raises(LATMError) as info:
+        ToolMaker(llm, executor=executor).make(task)
+    assert "recorded on another task or split" in str(info.value)

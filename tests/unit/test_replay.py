@@ -74,3 +74,30 @@ async def test_async_invoke_serves_turns() -> None:
     assert (await llm.ainvoke("b")).content == "two"
     with pytest.raises(ReplayExhaustedError):
         await llm.ainvoke("c")
+
+
+def test_exhausted_error_names_questions_recorded_on_another_task() -> None:
+    conversation = [
+        {"role": "user", "content": "Question: two plus two?\nAnswer: 4\n\nWrite a tool."},
+        {"role": "assistant", "content": "recorded reply"},
+    ]
+    same = ReplayChatModel.from_messages(conversation)
+    assert same.invoke("Question: two  plus\ntwo?\nAnswer: 4\n\nWrite it.").content == (
+        "recorded reply")  # whitespace differences are not a different question
+    with pytest.raises(ReplayExhaustedError) as info:
+        same.invoke("Question: two plus two?\nAnswer: 4")
+    assert "another task" not in str(info.value)
+
+    other = ReplayChatModel.from_messages(conversation)
+    # a mismatch is served anyway (replies stay in order) and only explained on exhaustion
+    assert other.invoke("Question: three plus three?\nAnswer: 6").content == "recorded reply"
+    with pytest.raises(ReplayExhaustedError) as info:
+        other.invoke("Question: three plus three?\nAnswer: 6")
+    message = str(info.value)
+    assert "recorded on another task or split" in message
+    assert "three plus three?" in message and "two plus two?" in message
+    other.reset()
+    with pytest.raises(ReplayExhaustedError, match="exhausted") as info:
+        other.invoke("no questions here")
+        other.invoke("no questions here")
+    assert "another task" not in str(info.value)
