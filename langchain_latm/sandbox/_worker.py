@@ -125,9 +125,21 @@ X86_64_DENY = {
     "fspick": 433, "mount_setattr": 442, "uselib": 134, "mknod": 133, "mknodat": 259,
     "fanotify_init": 300, "memfd_secret": 447, "migrate_pages": 256, "move_pages": 279,
     "mbind": 237, "set_mempolicy": 238, "nfsservctl": 180, "create_module": 174,
+    # file modes, owners, times and extended attributes (Landlock does not cover these, and
+    # every call runs as the same uid: a call could otherwise lock or mark another call's
+    # directory)
+    "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
+    "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235, "utimensat": 280,
+    "futimesat": 261, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+    "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463,
+    "removexattrat": 466,
+    # scheduling of any process (same uid: other calls, or the host where it is not root)
+    "setpriority": 141, "sched_setparam": 142, "sched_setscheduler": 144,
+    "sched_setaffinity": 203, "sched_setattr": 314, "ioprio_set": 251,
 }
 NR_CLONE, NR_CLONE3, NR_KILL, NR_TGKILL = 56, 435, 62, 234
-NR_PRLIMIT64, NR_SOCKETPAIR, NR_IOCTL = 302, 53, 16
+NR_PRLIMIT64, NR_SOCKETPAIR, NR_IOCTL, NR_PRCTL = 302, 53, 16, 157
+PR_SET_MM, PR_SET_CHILD_SUBREAPER, PR_SET_PTRACER = 35, 36, 0x59616D61
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC.syscall.restype = ctypes.c_long
@@ -217,6 +229,17 @@ def build_seccomp_filter(mypid: int) -> bytes:
         _ins(JEQ, 0, 1, TIOCLINUX),
         _ins(RET, 0, 0, eperm),
         _ins(RET, 0, 0, RET_ALLOW),
+        # prctl: the parent-death signal (a call must die with the worker), dumpability and
+        # tracer/subreaper settings stay as the worker set them
+        _ins(JEQ, 0, 8, NR_PRCTL),
+        _ins(LD_ABS, 0, 0, _arg_lo(0)),
+        _ins(JEQ, 5, 0, PR_SET_PDEATHSIG),
+        _ins(JEQ, 4, 0, PR_SET_DUMPABLE),
+        _ins(JEQ, 3, 0, PR_SET_MM),
+        _ins(JEQ, 2, 0, PR_SET_CHILD_SUBREAPER),
+        _ins(JEQ, 1, 0, PR_SET_PTRACER),
+        _ins(RET, 0, 0, RET_ALLOW),
+        _ins(RET, 0, 0, eperm),
     ]
     for nr in X86_64_DENY.values():
         prog.append(_ins(JEQ, 0, 1, nr))
@@ -1081,7 +1104,45 @@ def _rmtree(path: str) -> None:
         except OSError as exc:
             sys.stderr.write(f"latm-sandbox: could not remove {p}: {exc}\n")
 
-    shutil.rmtree(path, onerror=onerror)
+    try:
+        shutil.rmtree(path, onerror=onerror)
+    except RecursionError:  # nested deeper than the recursion limit (a program can do that)
+        _rmtree_deep(root)
+
+
+def _rmtree_deep(root: str) -> None:
+    """Remove a directory tree of any depth without recursion or long paths.
+
+    Walks down one subdirectory at a time with ``chdir`` (relative names only, so neither the
+    recursion limit nor ``PATH_MAX`` nor the descriptor limit matter), unlinking files, and
+    removes each directory once it is empty. Symlinks are unlinked, never followed.
+    """
+    home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    names: list[str] = []
+    try:
+        os.chdir(root)
+        while True:
+            sub = None
+            with os.scandir(".") as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        sub = entry.name
+                        break
+                    os.unlink(entry.name)
+            if sub is not None:
+                os.chmod(sub, stat.S_IRWXU)
+                os.chdir(sub)
+                names.append(sub)
+                continue
+            if not names:
+                break
+            os.chdir("..")
+            os.rmdir(names.pop())
+        os.chdir("..")
+        os.rmdir(root)
+    finally:
+        os.fchdir(home)
+        os.close(home)
 
 
 class Worker:
@@ -1130,7 +1191,7 @@ class Worker:
             for name in os.listdir(slot.path):
                 _rmtree(os.path.join(slot.path, name))
             clean = not os.listdir(slot.path)
-        except OSError as exc:
+        except (OSError, RecursionError) as exc:
             sys.stderr.write(f"latm-sandbox: could not empty {slot.path}: {exc}\n")
             clean = False
         if clean and not self.closing:

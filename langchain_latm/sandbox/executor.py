@@ -80,6 +80,7 @@ OPTIONAL_LAYERS: dict[str, str] = {
 _SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
 _MAX_SOURCE_BYTES = 4 * 1024 * 1024
 _GRACE_S = 5.0
+_MAX_TIMEOUT_S = 24 * 3600.0  # a day: longer ones overflow the platform's wait primitives
 # how long the async callers' pump thread waits for the next call before it ends
 _PUMP_LINGER_S = 1.0
 
@@ -595,6 +596,8 @@ class SandboxExecutor:
                             ("max_threads", max_threads), ("start_timeout", start_timeout)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if timeout > _MAX_TIMEOUT_S:
+            raise ValueError(f"timeout must be at most {_MAX_TIMEOUT_S:g} seconds")
         if max_open_files < 8:
             raise ValueError("max_open_files must be at least 8")
         self.timeout = float(timeout)
@@ -758,8 +761,9 @@ class SandboxExecutor:
         if not isinstance(code, str) or not isinstance(snippet, str):
             raise TypeError("code and snippet must be str")
         limit = self.timeout if timeout is None else float(timeout)
-        if not (limit > 0 and math.isfinite(limit)):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not (0 < limit <= _MAX_TIMEOUT_S):
+            raise ValueError(f"timeout must be a positive number of seconds up to "
+                             f"{_MAX_TIMEOUT_S:g}, got {timeout!r}")
         size = len(code.encode("utf-8", "surrogatepass")) + len(
             snippet.encode("utf-8", "surrogatepass"))
         if size > _MAX_SOURCE_BYTES:
@@ -819,7 +823,7 @@ class SandboxExecutor:
                 worker.forget(request["id"])
                 self._recycle(worker)
                 return _timeout_result(limit, time.perf_counter() - t0, host_side=True)
-            return _verdict(reply, limit, time.perf_counter() - t0)
+            return _verdict(reply, limit, time.perf_counter() - t0, self._config)
         raise SandboxError(f"the sandbox worker died twice while running a call: {last}")
 
     async def arun(self, code: str, snippet: str = "", timeout: float | None = None, *,
@@ -861,7 +865,7 @@ class SandboxExecutor:
                 worker.forget(request["id"])
                 self._recycle(worker)
                 return _timeout_result(limit, time.perf_counter() - t0, host_side=True)
-            return _verdict(reply, limit, time.perf_counter() - t0)
+            return _verdict(reply, limit, time.perf_counter() - t0, self._config)
         raise SandboxError(f"the sandbox worker died twice while running a call: {last}")
 
     def run_many(self, calls: Iterable[tuple[str, str]], timeout: float | None = None, *,
@@ -915,11 +919,31 @@ def _timeout_result(limit: float, duration: float, *, host_side: bool = False,
                            duration_s=duration)
 
 
-def _verdict(reply: _WorkerReply, limit: float, duration: float) -> ExecutionResult:
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e999: JSON has no infinities
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
+
+
+def _capped_stdout(text: str, limit: int) -> str:
+    """The child caps its own output, but the program can reach that cap: re-cap here."""
+    if len(text) <= limit:
+        return text
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit + 100:  # room for the child's own truncation note
+        return text
+    kept = data[:limit].decode("utf-8", "ignore")
+    return f"{kept}\n...[output truncated: {len(data) - limit} more bytes]"
+
+
+def _verdict(reply: _WorkerReply, limit: float, duration: float,
+             config: dict[str, Any]) -> ExecutionResult:
     """Decide one call's verdict.
 
     The worker's framing (exit status, signal, timeout, authenticity) is trusted; the child's
-    report is untrusted and validated strictly.
+    report is untrusted and validated strictly, its limits (output, answer size, JSON
+    values) enforced again here: the program runs in the process that wrote the report.
     """
     if reply.spawn_error:
         raise SandboxError(f"the sandbox could not start a child: {reply.spawn_error}")
@@ -952,17 +976,25 @@ def _verdict(reply: _WorkerReply, limit: float, duration: float) -> ExecutionRes
         return ExecutionResult(ok=False, error_type="NoResult",
                                error_message="the program ended without reporting a result "
                                f"(exit status {reply.exit_code})", duration_s=duration)
+    stdout = _capped_stdout(child.stdout, int(config["max_output_bytes"]))
     if child.error_type is not None:
         return ExecutionResult(ok=False, error_type=child.error_type,
-                               error_message=child.error_message or "", stdout=child.stdout,
+                               error_message=child.error_message or "", stdout=stdout,
                                duration_s=duration)
     answer: Any = None
+    max_answer = int(config["max_answer_bytes"])
+    if child.answer_json is not None and len(child.answer_json) > max_answer:
+        return ExecutionResult(ok=False, error_type="OutputLimit",
+                               error_message=f"the answer is {len(child.answer_json)} bytes of "
+                               f"JSON, over the {max_answer}-byte answer limit", stdout=stdout,
+                               duration_s=duration)
     if child.answer_json is not None:
         try:
-            answer = json.loads(child.answer_json, parse_constant=_reject_constant)
+            answer = json.loads(child.answer_json, parse_constant=_reject_constant,
+                                parse_float=_finite_float)
         except (ValueError, RecursionError) as exc:
             return ExecutionResult(ok=False, error_type="NonJSONAnswer",
                                    error_message=f"the answer could not be decoded: "
-                                   f"{type(exc).__name__}", stdout=child.stdout,
+                                   f"{type(exc).__name__}", stdout=stdout,
                                    duration_s=duration)
-    return ExecutionResult(ok=True, answer=answer, stdout=child.stdout, duration_s=duration)
+    return ExecutionResult(ok=True, answer=answer, stdout=stdout, duration_s=duration)

@@ -108,6 +108,14 @@ def _attacks(marker_path: str) -> list[Attack]:
                f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport langchain_latm\n"
                "ans = langchain_latm.__file__"),
         Attack("chown_chmod_tmp", "import os\nos.chmod('/tmp', 0o777)\nans = 'ESCAPED'"),
+        # every call runs as the same uid, and Landlock does not cover modes, times or xattrs:
+        # one call must not be able to lock or mark a directory another call will get
+        Attack("chmod_own_dir", "import os\nos.chmod('.', 0o777)\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("utime_own_dir", "import os\nos.utime('.', (0, 0))\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("setxattr_own_dir", "import os\nos.setxattr('.', 'user.mark', b'1')\n"
+               "ans = 'ESCAPED'", ("PermissionError",)),
         # ---- network ------------------------------------------------------------------------
         Attack("socket_create", "import socket\ns = socket.socket()\nans = 'ESCAPED'"),
         Attack("socket_connect_loopback",
@@ -263,6 +271,22 @@ def _attacks(marker_path: str) -> list[Attack]:
                "        while True: pass\nraise E()", ("Timeout",)),
         Attack("kill_self", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
                ("Crashed",)),
+        Attack("clear_parent_death_signal",
+               "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.prctl(1, 0, 0, 0, 0) != 0: raise OSError(ctypes.get_errno(), 'prctl')\n"
+               "ans = 'ESCAPED'", ("OSError", "PermissionError")),
+        Attack("make_self_dumpable",
+               "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.prctl(4, 1, 0, 0, 0) != 0: raise OSError(ctypes.get_errno(), 'prctl')\n"
+               "ans = 'ESCAPED'", ("OSError", "PermissionError")),
+        # scheduling: other calls run as the same uid (and, without root, so does the host)
+        Attack("renice_every_process_of_the_uid",
+               "import os\nos.setpriority(os.PRIO_USER, 0, 19)\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("pin_the_worker", "import os\nos.sched_setaffinity(os.getppid(), {0})\n"
+               "ans = 'ESCAPED'", ("PermissionError",)),
+        Attack("idle_the_host", f"import os\nos.sched_setscheduler({host_pid}, os.SCHED_IDLE, "
+               "os.sched_param(0))\nans = 'ESCAPED'", ("PermissionError",)),
         Attack("swap_json_encoder",
                "import json\njson.dumps = lambda *a, **k: '\"FORGED\"'\nans = 'real'",
                may_succeed=True, check=lambda r: r.answer == "real"),
