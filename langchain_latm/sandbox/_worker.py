@@ -9,11 +9,19 @@ capabilities dropped, Landlock, seccomp) inside the worker's own network namespa
 
 Protocol (one JSON object per line):
 
-* host -> worker, first line: ``{"config": {...}}``; then ``{"op": "run", "id", "code",
-  "snippet", "timeout", "require_answer"}`` per call.
-* worker -> host: ``{"kind": "ready", "layers": {...}, ...}`` once, then ``{"kind": "result",
-  "id", "raw", "exit_code", "signal", "timed_out", "overflow", "survivors", "duration"}`` per
-  call. ``raw`` is the child's result text, passed on unparsed: the host decides the verdict.
+* host -> worker, first line: ``{"config": {...}}``. Ready spares' request pipes are lent to
+  the host over a Unix socket; the host writes a call (code, snippet, limits) straight into
+  one and tells us ``{"op": "started", "id", "pid", "timeout"}``. With none to hand it asks
+  ``{"op": "lend", "id"}`` and waits for the next.
+* worker -> host: ``{"kind": "ready", "layers": {...}, ...}`` once, then per call
+  ``{"kind": "result", "id", "raw_bytes", "exit_code", "signal", "timed_out", "overflow",
+  "survivors", "duration"}`` followed by ``raw_bytes`` bytes: the child's result text, passed
+  on unparsed (the host decides the verdict).
+
+A call's code and results never become Python objects here: spares are forked from this
+process, and whatever its memory held (even freed) would be readable by the next calls. The
+code goes from the host straight into the child; the result is read into buffers that are
+zeroed once forwarded, and a new spare zeroes its copies of results still in flight.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # C level: no enum wrappers
 import ast
 import builtins
+import collections
 import contextlib
 import ctypes
 import errno
@@ -855,6 +864,34 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def _writev_all(fd: int, views: list[memoryview]) -> None:
+    """Write every view, in order, without joining them into one new buffer."""
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if views and n:
+            views[0] = views[0][n:]
+
+
+_CHUNK = 65536
+_ZEROS = bytes(_CHUNK)
+
+
+def _read_chunk(fd: int) -> tuple[bytearray, int]:
+    """Read up to 64 KiB into a fresh buffer (no intermediate ``bytes`` copy left behind)."""
+    chunk = bytearray(_CHUNK)
+    return chunk, os.readv(fd, [chunk])
+
+
+def _wipe(chunks: list[tuple[bytearray, int]]) -> None:
+    """Zero result buffers in place and forget them."""
+    for chunk, _used in chunks:
+        chunk[:] = _ZEROS
+    chunks.clear()
+
+
 _WARM_CODE = """import re, json, math, itertools, collections, functools
 def _tool(text):
     words = re.findall(r"[A-Za-z]+", text)
@@ -1065,6 +1102,7 @@ class Spare:
         self.watched = False  # res_r registered, waiting for READY
         self.ready = False
         self.early = b""  # what it wrote instead of READY (a setup failure report)
+        self.failed = False  # it wrote something else than READY, or died
 
 
 def _normal_priority(spare: Spare) -> None:
@@ -1082,7 +1120,8 @@ class Call:
         self.cid, self.pid, self.rfd, self.pidfd = cid, pid, rfd, pidfd
         self.nonce, self.status, self.slot = nonce, status, slot
         self.tmpdir, self.deadline = tmpdir, deadline
-        self.buf = bytearray()
+        self.chunks: list[tuple[bytearray, int]] = []  # the result as read: (buffer, used)
+        self.size = 0
         self.started = time.monotonic()
         self.overflow = False
         self.eof = False
@@ -1157,6 +1196,7 @@ class Worker:
         self.closing = False
         self.spares: list[Spare] = []
         self.lent: dict[int, Spare] = {}  # by pid: ready spares whose request pipe the host has
+        self.lend_waiting: collections.deque[str] = collections.deque()  # "lend" request ids
         self.by_spare_rfd: dict[int, Spare] = {}
         self.channel: socket.socket | None = None
         if CONFIG.spare_channel >= 0:
@@ -1219,6 +1259,8 @@ class Worker:
         pid = os.fork()
         if pid == 0:  # child
             try:
+                for running in self.calls.values():  # our copy of results still in flight
+                    _wipe(running.chunks)
                 os.close(res_r)
                 os.close(req_w)
                 child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm)
@@ -1253,7 +1295,9 @@ class Worker:
         except OSError:
             first = b""
         if first != READY:
-            spare.early = first
+            spare.early, spare.failed = first, True
+            if self.lend_waiting and spare in self.spares:  # a waiting call learns why
+                self.call_failed_spare(self.lend_waiting.popleft(), spare, 5.0)
             return
         spare.ready = True
         if self.channel is None or self.closing or spare not in self.spares:
@@ -1268,20 +1312,11 @@ class Worker:
         spare.req_w = -1
         self.spares.remove(spare)
         self.lent[spare.pid] = spare
+        if self.lend_waiting:  # wake the host's callers waiting for a spare
+            self.send({"kind": "lent", "id": self.lend_waiting.popleft()})
 
     def pool_size(self) -> int:
         return len(self.spares) + len(self.lent)
-
-    def take_spare(self) -> Spare:
-        """The oldest spare that is ready for its call, else the oldest one, else a new one."""
-        if not self.spares:
-            return self.make_spare()
-        waiting = [sp.res_r for sp in self.spares if not sp.ready and not sp.early]
-        ready = set(select.select(waiting, [], [], 0)[0]) if waiting else set()
-        for i, spare in enumerate(self.spares):
-            if spare.ready or spare.res_r in ready:
-                return self.spares.pop(i)
-        return self.spares.pop(0)
 
     def discard_spare(self, spare: Spare) -> None:
         self.unwatch(spare)
@@ -1296,31 +1331,29 @@ class Worker:
                     os.close(fd)
         self.release_slot(spare.slot)
 
-    def start_call(self, req: dict[str, Any]) -> None:
+    def request_lend(self, req: dict[str, Any]) -> None:
+        """The host has no spare at hand: lend it the next one that is ready, forking if needed.
+
+        A spare that could not isolate itself is never lent; the request gets it instead, and
+        its "call" reports why (the host shows that as the call's result).
+        """
         cid = str(req.get("id", ""))
-        timeout = float(req.get("timeout", 5.0))
-        payload = _dumps({"code": req.get("code", ""), "snippet": req.get("snippet", ""),
-                          "require_answer": bool(req.get("require_answer", True)),
-                          "timeout": timeout}).encode() + b"\n"
-        del req
-        if not self.spares and self.want_spares < 4 * CONFIG.spares:
+        failed = next((sp for sp in self.spares if sp.failed), None)
+        if failed is not None:
+            self.call_failed_spare(cid, failed, float(req.get("timeout", 5.0)))
+            return
+        self.lend_waiting.append(cid)
+        if self.want_spares < 4 * max(1, CONFIG.spares):
             self.want_spares += 1
-        for _attempt in range(2):
-            spare = self.take_spare()
-            self.unwatch(spare)
-            started = time.monotonic()
-            try:
-                _normal_priority(spare)  # its call runs at normal priority
-                _write_all(spare.req_w, payload)
-            except OSError:  # the spare died while idle (killed from outside): use another
-                self.discard_spare(spare)
-                continue
-            os.close(spare.req_w)
-            spare.req_w = -1
-            break
-        else:
-            raise OSError("could not hand the call to a sandbox child")
-        self.register_call(cid, spare, started, timeout)
+        while len(self.spares) < len(self.lend_waiting):
+            self.spares.append(self.make_spare())
+
+    def call_failed_spare(self, cid: str, spare: Spare, timeout: float) -> None:
+        """Give a spare that failed its setup to a call: its report says why."""
+        self.spares.remove(spare)
+        os.close(spare.req_w)
+        spare.req_w = -1
+        self.register_call(cid, spare, time.monotonic(), timeout)
 
     def start_lent(self, req: dict[str, Any]) -> None:
         """The host wrote a call straight into a lent spare: watch it like any call."""
@@ -1334,7 +1367,11 @@ class Worker:
         call = Call(cid, spare.pid, spare.res_r, spare.pidfd, spare.slot, spare.tmpdir,
                     started + timeout, spare.nonce, spare.status)
         call.started = started
-        call.buf += spare.early
+        if spare.early:
+            early = bytearray(_CHUNK)
+            early[:len(spare.early)] = spare.early
+            call.chunks.append((early, len(spare.early)))
+            call.size = len(spare.early)
         os.set_blocking(spare.res_r, False)
         self.calls[spare.pidfd] = call
         self.by_rfd[spare.res_r] = call
@@ -1345,18 +1382,19 @@ class Worker:
         limit = CONFIG.max_answer_bytes + 4 * CONFIG.max_output_bytes + 65536
         while not call.eof:
             try:
-                chunk = os.read(call.rfd, 65536)
+                chunk, used = _read_chunk(call.rfd)
             except BlockingIOError:
                 return
-            if not chunk:
+            if not used:
                 call.eof = True
                 self.sel.unregister(call.rfd)
                 return
-            if not call.overflow:
-                call.buf += chunk
-                if len(call.buf) > limit:
+            call.chunks.append((chunk, used))
+            call.size += used
+            if call.overflow or call.size > limit:
+                _wipe(call.chunks)
+                if not call.overflow:
                     call.overflow = True
-                    call.buf.clear()
                     self.kill(call)
 
     def kill(self, call: Call) -> None:
@@ -1379,13 +1417,15 @@ class Worker:
         if not call.eof:
             os.set_blocking(call.rfd, True)
             while True:
-                chunk = os.read(call.rfd, 65536)
-                if not chunk:
+                chunk, used = _read_chunk(call.rfd)
+                if not used:
                     break
-                if not call.overflow:
-                    call.buf += chunk
-        if call.buf[:1] == READY:
-            del call.buf[:1]
+                call.chunks.append((chunk, used))
+                if call.overflow:
+                    _wipe(call.chunks)
+        views = [memoryview(chunk)[:used] for chunk, used in call.chunks]
+        if views and views[0][:1] == READY:
+            views[0] = views[0][1:]
         survivors = False
         try:
             os.killpg(call.pid, 0)
@@ -1395,16 +1435,32 @@ class Worker:
             pass
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         head = call.nonce + b"\n"
-        authentic = exit_code == call.status and call.buf.startswith(head)
-        raw = call.buf[len(head):].decode("utf-8", "replace") if authentic else None
-        self.send({
-            "kind": "result", "id": call.cid, "raw": raw,
-            "forged": bool(call.buf) and not authentic and not call.overflow,
+        got = sum(len(v) for v in views)
+        prefix = b"".join(bytes(v[:len(head)]) for v in views[:len(head)])[:len(head)]
+        authentic = exit_code == call.status and prefix == head
+        if authentic:  # forward the report after the nonce line, as is
+            skip = len(head)
+            while views and skip:
+                cut = min(skip, len(views[0]))
+                views[0] = views[0][cut:]
+                skip -= cut
+                if not views[0]:
+                    views.pop(0)
+        else:
+            views = []
+        header = _dumps({
+            "kind": "result", "id": call.cid, "raw_bytes": sum(len(v) for v in views),
+            "forged": got > 0 and not authentic and not call.overflow,
             "exit_code": exit_code,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "timed_out": timed_out, "overflow": call.overflow, "survivors": survivors,
             "duration": duration, "cpu": usage.ru_utime + usage.ru_stime,
-        })
+        }).encode() + b"\n"
+        try:
+            _writev_all(1, [memoryview(header), *views])
+        finally:
+            views.clear()
+            _wipe(call.chunks)
         self.replenish_at = time.monotonic() + CONFIG.replenish_idle
         # off the call's critical path: the host has its answer, and the child and its
         # process group are already gone; the slot is reused only once it is empty again
@@ -1428,14 +1484,17 @@ class Worker:
             spare = self.lent.pop(int(req.get("pid", -1)), None)
             if spare is not None:
                 self.discard_spare(spare)
-        elif op in ("run", "started"):
+        elif op in ("lend", "started"):
             try:
-                if op == "run":
-                    self.start_call(req)
+                if op == "lend":
+                    self.request_lend(req)
                 else:
                     self.start_lent(req)
             except OSError as exc:
-                self.send({"kind": "result", "id": str(req.get("id", "")), "raw": None,
+                cid = str(req.get("id", ""))
+                with contextlib.suppress(ValueError):
+                    self.lend_waiting.remove(cid)
+                self.send({"kind": "result", "id": cid, "raw_bytes": 0,
                            "exit_code": None, "signal": None, "timed_out": False,
                            "overflow": False, "survivors": False, "duration": 0.0,
                            "spawn_error": f"{type(exc).__name__}: {exc}"})

@@ -282,24 +282,49 @@ class _Worker:
         else:
             self._mark_dead()
 
+    def _messages(self) -> list[dict[str, Any]]:
+        """Take every complete message out of the buffer.
+
+        A message is one JSON line; a result's line says how many bytes of the child's raw
+        report follow it (``raw_bytes``), and those become its ``raw``.
+        """
+        out: list[dict[str, Any]] = []
+        while (end := self._buf.find(b"\n")) >= 0:
+            try:
+                msg = json.loads(self._buf[:end])
+            except ValueError:
+                msg = None
+            if not isinstance(msg, dict):
+                del self._buf[: end + 1]
+                continue
+            need = msg.get("raw_bytes", 0)
+            need = need if isinstance(need, int) and need > 0 else 0
+            if len(self._buf) < end + 1 + need:
+                break  # the report has not fully arrived yet
+            if need:
+                msg["raw"] = bytes(self._buf[end + 1: end + 1 + need]).decode(
+                    "utf-8", "replace")
+            del self._buf[: end + 1 + need]
+            out.append(msg)
+        return out
+
     def _pump(self, timeout: float) -> None:
         """Read what the worker sent (waiting up to ``timeout``) and hand out the replies."""
-        if b"\n" not in self._buf:
+        messages = self._messages()
+        if not messages:
             self._fill(timeout)
-        if b"\n" not in self._buf:
+            messages = self._messages()
+        if not messages:
             return
-        *lines, rest = bytes(self._buf).split(b"\n")
-        self._buf = bytearray(rest)
         replies: list[_WorkerReply | _WorkerStatus] = []
-        for line in lines:
+        for msg in messages:
             try:
-                msg = json.loads(line)
                 kind = msg.get("kind")
                 if kind == "result":
                     replies.append(_WorkerReply.model_validate(msg))
                 elif kind == "status":
                     replies.append(_WorkerStatus.model_validate(msg))
-            except (ValueError, ValidationError, AttributeError):
+            except (ValueError, ValidationError):
                 continue
         with self._cond:
             for reply in replies:
@@ -401,11 +426,12 @@ class _Worker:
             self._mark_dead()
             raise _WorkerDied(f"could not reach the sandbox worker: {exc}") from exc
 
-    def submit_call(self, request: dict[str, Any]) -> Future[Any]:
-        """Start a ``run`` request.
+    def try_start_call(self, request: dict[str, Any]) -> Future[Any] | None:
+        """Write a call straight into a spare the worker lent us; None if none is at hand.
 
-        Straight into a lent spare if there is one, else through the worker. Either way the
-        reply comes from the worker, after the child is reaped.
+        The call's code goes from here into the isolated child only: the worker, whose
+        memory every later child inherits, never holds it. The reply comes from the worker,
+        after the child is reaped.
         """
         payload = json.dumps({key: request[key] for key in
                               ("code", "snippet", "require_answer", "timeout")}).encode() + b"\n"
@@ -420,28 +446,66 @@ class _Worker:
                 os.close(fd)
             return self.submit({"op": "started", "id": request["id"], "pid": pid,
                                 "timeout": request["timeout"]})
-        return self.submit(request)
+        return None
+
+    def start_call(self, request: dict[str, Any], deadline: float) -> Future[Any]:
+        """Start a call, asking the worker for a spare and waiting for it if none is at hand.
+
+        Returns the call's future, or the ``lend`` request's own when the worker could not
+        provide a child (its reply then says why: a spawn error or a failed setup).
+
+        Raises:
+            TimeoutError: No spare before ``deadline``.
+            _WorkerDied: The worker exited.
+        """
+        while True:
+            fut = self.try_start_call(request)
+            if fut is not None:
+                return fut
+            lend_id = secrets.token_hex(16)
+            lend = self.submit({"op": "lend", "id": lend_id, "timeout": request["timeout"]})
+            def answered(lend: Future[Any] = lend) -> bool:
+                return lend.done() or self._has_lent()
+
+            try:
+                if not self._wait_until(answered, deadline):
+                    raise TimeoutError
+            finally:
+                self.forget(lend_id)
+            if self.dead and not lend.done():
+                raise _WorkerDied("the sandbox worker exited")
+            if lend.done():
+                return lend
+
+    def _has_lent(self) -> bool:
+        with self._lent_lock:
+            self._collect_lent()
+            return bool(self._lent)
 
     def _take_lent(self) -> tuple[int, int] | None:
         with self._lent_lock:
-            while True:  # collect what the worker lent us since the last call
-                try:
-                    msg, fds, _flags, _addr = socket.recv_fds(
-                        self._channel, 256, 4, socket.MSG_CMSG_CLOEXEC)
-                except OSError:  # nothing more lent (BlockingIOError), or the channel is gone
-                    break
-                if not msg and not fds:
-                    break
-                try:
-                    pid = int(json.loads(msg)["pid"])
-                except (ValueError, KeyError, TypeError):
-                    pid = -1
-                if pid > 0 and len(fds) == 1:
-                    self._lent.append((pid, fds[0]))
-                else:
-                    for fd in fds:
-                        os.close(fd)
+            self._collect_lent()
             return self._lent.popleft() if self._lent and not self.dead else None
+
+    def _collect_lent(self) -> None:
+        """Move what the worker lent us since the last look into ``_lent`` (lock held)."""
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(
+                    self._channel, 256, 4, socket.MSG_CMSG_CLOEXEC)
+            except OSError:  # nothing more lent (BlockingIOError), or the channel is gone
+                break
+            if not msg and not fds:
+                break
+            try:
+                pid = int(json.loads(msg)["pid"])
+            except (ValueError, KeyError, TypeError):
+                pid = -1
+            if pid > 0 and len(fds) == 1:
+                self._lent.append((pid, fds[0]))
+            else:
+                for fd in fds:
+                    os.close(fd)
 
     def _close_lent(self) -> None:
         with self._lent_lock:
@@ -810,11 +874,7 @@ class SandboxExecutor:
         for _attempt in range(2):
             worker = self._ensure_worker()
             try:
-                fut = worker.submit_call(request)
-            except _WorkerDied as exc:
-                last = exc
-                continue
-            try:
+                fut = worker.start_call(request, time.monotonic() + limit + _GRACE_S)
                 reply = worker.wait(fut, limit + _GRACE_S)
             except _WorkerDied as exc:
                 last = exc
@@ -855,7 +915,10 @@ class SandboxExecutor:
             else:
                 worker = self._ensure_worker()
             try:
-                fut = worker.submit_call(request)
+                fut = worker.try_start_call(request)
+                if fut is None:  # no spare at hand: wait for one without blocking the loop
+                    fut = await asyncio.to_thread(
+                        worker.start_call, request, time.monotonic() + limit + _GRACE_S)
                 worker.ensure_pump()
                 reply = await asyncio.wait_for(asyncio.wrap_future(fut), limit + _GRACE_S)
             except _WorkerDied as exc:

@@ -6,12 +6,14 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -600,6 +602,63 @@ def test_lazy_start_and_context_manager() -> None:
     assert executor.closed
 
 
+class _WorkerDriver:
+    """Speaks the host's protocol to a standalone worker process (for tests that start one).
+
+    A call: ask for a spare (``lend``), write the call into the request pipe it lends over
+    the channel, report it (``started``), read the result line and the raw report after it.
+    """
+
+    def __init__(self, argv: list[str], config: dict[str, object]) -> None:
+        import json
+
+        self._json = json
+        self.ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env={}, cwd="/",
+                                     pass_fds=(theirs.fileno(),))
+        channel = theirs.fileno()  # pass_fds keeps the number
+        theirs.close()
+        self.watchdog = threading.Timer(60, self.proc.kill)  # never hang the suite
+        self.watchdog.start()
+        self.send({"config": {**config, "spare_channel": channel}})
+        self.ready = self.receive()
+
+    def send(self, msg: dict[str, object]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(self._json.dumps(msg).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        while True:  # skip "lent" notices
+            msg: dict[str, Any] = self._json.loads(self.proc.stdout.readline() or b"null")
+            if msg.get("raw_bytes"):
+                msg["raw"] = self.proc.stdout.read(msg["raw_bytes"]).decode()
+            if msg.get("kind") != "lent":
+                return msg
+
+    def call(self, cid: str, code: str, snippet: str) -> dict[str, Any]:
+        self.send({"op": "lend", "id": cid + "-lend", "timeout": 5})
+        data, fds, _flags, _addr = socket.recv_fds(self.ours, 256, 1)
+        pid = self._json.loads(data)["pid"]
+        os.write(fds[0], self._json.dumps({"code": code, "snippet": snippet,
+                                           "require_answer": True,
+                                           "timeout": 5}).encode() + b"\n")
+        os.close(fds[0])
+        self.send({"op": "started", "id": cid, "pid": pid, "timeout": 5})
+        return self.receive()
+
+    def close(self) -> int:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            return self.proc.wait(30)
+        finally:
+            self.watchdog.cancel()
+            self.ours.close()
+
+
 # --------------------------------------------------------------------------- non-root path
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv")
                     or not Path("/usr/bin/python3").exists(),
@@ -625,39 +684,24 @@ def test_worker_as_ordinary_user() -> None:
         worker.write_text(
             (Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py").read_text())
         worker.chmod(0o644)
-        proc = subprocess.Popen(
-            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-             "/usr/bin/python3", "-I", "-S", str(worker)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={}, cwd="/",
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        requests = [{"config": {}},
-                    {"op": "run", "id": "a", "code": "import os", "snippet": "ans = os.getuid()",
-                     "timeout": 5},
-                    {"op": "run", "id": "b", "code": "",
-                     "snippet": "ans = open('/etc/passwd').read()", "timeout": 5}]
-        for req in requests:
-            proc.stdin.write(json.dumps(req).encode() + b"\n")
-        proc.stdin.flush()
-        watchdog = threading.Timer(60, proc.kill)  # never hang the suite
-        watchdog.start()
+        driver = _WorkerDriver(["setpriv", "--reuid", "65534", "--regid", "65534",
+                                "--clear-groups", "/usr/bin/python3", "-I", "-S", str(worker)],
+                               {})
         try:
-            lines = [json.loads(proc.stdout.readline() or b"null") for _ in range(3)]
-            proc.stdin.close()
-            assert proc.wait(30) == 0
+            ready = driver.ready
+            replies = {"a": driver.call("a", "import os", "ans = os.getuid()"),
+                       "b": driver.call("b", "", "ans = open('/etc/passwd').read()")}
         finally:
-            watchdog.cancel()
+            assert driver.close() == 0
     finally:
         shutil.rmtree(tmp)
-    ready = lines[0]
-    replies = {line["id"]: line for line in lines[1:]}
     assert ready["kind"] == "ready" and ready["uid"] == 65534
     layers = ready["layers"]
     for name in ("uid_drop", "no_new_privs", "landlock_fs", "seccomp", "rlimits"):
         assert layers[name] == "ok", (name, layers[name])
     # the user-namespace route to a private network namespace, where the kernel permits it
     assert layers["network_namespace"] == "ok" or "unshare" in layers["network_namespace"]
+    assert replies["a"]["id"] == "a" and replies["b"]["id"] == "b"
     raw_a = replies["a"]["raw"]
     assert json.loads(json.loads(raw_a)["answer_json"]) == 65534
     assert json.loads(replies["b"]["raw"])["error_type"] == "PermissionError"
@@ -802,26 +846,15 @@ def test_worker_warm_up_modes_leave_no_trace(warm_up: object) -> None:
     import json
 
     worker = str(Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py")
-    proc = subprocess.Popen([sys.executable, "-I", "-S", worker], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={}, cwd="/")
-    assert proc.stdin is not None and proc.stdout is not None
     snippet = ("import sys\nprint('mine')\n"
                "ans = [sorted(k for k in globals() if not k.startswith('__')), "
                "sys.modules['__main__'].__dict__ is globals()]")
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.start()
+    driver = _WorkerDriver([sys.executable, "-I", "-S", worker], {"warm_up": warm_up})
     try:
-        proc.stdin.write(json.dumps({"config": {"warm_up": warm_up}}).encode() + b"\n")
-        for i in range(3):
-            proc.stdin.write(json.dumps({"op": "run", "id": str(i), "code": "",
-                                         "snippet": snippet, "timeout": 5}).encode() + b"\n")
-        proc.stdin.flush()
-        ready = json.loads(proc.stdout.readline())
-        replies = [json.loads(proc.stdout.readline()) for _ in range(3)]
-        proc.stdin.close()
-        assert proc.wait(30) == 0
+        ready = driver.ready
+        replies = [driver.call(str(i), "", snippet) for i in range(3)]
     finally:
-        watchdog.cancel()
+        assert driver.close() == 0
     assert ready["kind"] == "ready"
     for reply in replies:
         child = json.loads(reply["raw"])

@@ -388,3 +388,66 @@ def test_stdout_of_next_call_is_clean_after_swap(ex: SandboxExecutor) -> None:
     ex.run("import sys, io\nsys.stdout = io.StringIO()", "ans = 1")
     res = ex.run("print('visible')", "ans = 1")
     assert res.stdout == "visible\n"
+
+
+# A later call runs in a fork of the worker: whatever the worker's memory held (even freed)
+# it can read by scanning its own heap. Earlier calls' code and results must not be there.
+_HEAP_SCAN = r'''
+import ctypes, gc, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+libc.write.restype = ctypes.c_ssize_t
+pr, pw = os.pipe()
+def mapped(address):
+    ok = libc.write(pw, address, 1) == 1   # EFAULT, not SIGSEGV, on an unmapped page
+    if ok:
+        os.read(pr, 1)
+    return ok
+PAGE = 4096
+# a secret counts only with the byte that follows it where it leaked (the needles built
+# here are followed by other bytes, so they never find themselves)
+needles = [((PREFIX + kind + TOKEN).encode(), suffix) for kind, suffix in KINDS]
+hits, seen = [], set()
+for anchor in [id(o) for o in (bytearray(3000), 'x' * 3000, gc, sys, os)]:
+    start = anchor & ~(PAGE - 1)
+    lo = hi = start
+    while mapped(lo - PAGE) and start - lo < (64 << 20):
+        lo -= PAGE
+    while mapped(hi) and hi - start < (64 << 20):
+        hi += PAGE
+    if (lo, hi) in seen:
+        continue
+    seen.add((lo, hi))
+    data = ctypes.string_at(lo, hi - lo)
+    for needle, suffix in needles:
+        at = data.find(needle)
+        while at >= 0:
+            end = at + len(needle)
+            if data[end:end + len(suffix)] == suffix:
+                hits.append((needle + suffix).decode('latin-1'))
+            at = data.find(needle, at + 1)
+ans = sorted(set(hits))
+'''
+
+
+def test_an_earlier_calls_code_and_results_are_not_in_a_later_calls_memory(
+    ex: SandboxExecutor,
+) -> None:
+    token = secrets.token_hex(8)
+    prefix = "heapsecret-"
+    # each secret as it would sit in memory if it leaked: inside the call's JSON request
+    # (code), or inside the child's JSON report (answer, printed output)
+    kinds = [("code-", b"'"), ("answer-", b'\\"'), ("stdout-", b"\\n")]
+    secret_code = f"KEY = '{prefix}code-{token}'"
+    snippet = f"print('{prefix}stdout-{token}')\nans = '{prefix}answer-{token}'"
+    scan = (_HEAP_SCAN.replace("PREFIX", repr(prefix)).replace("TOKEN", repr(token))
+            .replace("KINDS", repr(kinds)))
+    found: set[str] = set()
+    for concurrent in (1, 4, 1, 4):  # concurrent calls: some spares fork while calls run
+        secret = ex.run_many([(secret_code, snippet)] * concurrent)
+        assert all(r.ok for r in secret), secret
+        for _ in range(2):
+            res = ex.run("", scan, timeout=20)
+            assert res.ok, res.error
+            found.update(res.answer)
+    assert not found, f"a later call read earlier calls' data: {sorted(found)}"
