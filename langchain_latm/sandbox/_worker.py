@@ -384,6 +384,10 @@ class Config:
         self.use_network_namespace = bool(raw.get("network_namespace", True))
         self.spares = max(0, int(raw.get("spares", 2)))
         self.tmp_size_mb = max(1, int(raw.get("tmp_size_mb", 256)))
+        # each call's directory is its own tmpfs of this size where mounts are possible, so a
+        # call filling its disk space leaves the others theirs
+        self.call_tmp_mb = max(1, int(raw.get("call_tmp_mb",
+                                              max(self.file_size_mb, self.tmp_size_mb // 8))))
         # after a result, wait this long for the host's next request before forking a spare
         # while no call runs (a sequential caller sends it within a millisecond or so)
         self.replenish_idle = max(0.0, float(raw.get("replenish_idle", 0.02)))
@@ -1218,6 +1222,12 @@ class Worker:
         # as root the children (uid 65534) may only traverse the slot to reach their own
         # directory; as an ordinary user they share our uid and the slot is emptied anyway
         os.mkdir(path, 0o711 if IS_ROOT else 0o700)
+        if LAYERS.get("private_tmp") == "ok":  # we may mount: a slot is its own tmpfs
+            try:
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
+                       f"mode={'711' if IS_ROOT else '700'},size={CONFIG.call_tmp_mb}m")
+            except LayerError as exc:  # the shared /tmp's size limit still applies
+                sys.stderr.write(f"latm-sandbox: no tmpfs of its own for {path}: {exc}\n")
         ruleset = -1
         if "landlock_fs" in ACTIVE:
             ruleset = prepare_landlock(LL_ABI, READ_PATHS, [path], ["/dev/null"])

@@ -810,6 +810,28 @@ def test_concurrent_calls_cannot_read_each_others_directory(ex: SandboxExecutor)
     assert scheme_matches, "the directory naming scheme changed: update this test"
 
 
+def test_a_call_filling_its_disk_space_leaves_other_calls_theirs() -> None:
+    """Where the worker can mount, each call's directory is a small tmpfs of its own."""
+    fill = ("import os\nwritten = 0\ntry:\n    for i in range(64):\n"
+            "        with open(f'f{i}', 'wb') as fh:\n            fh.write(b'x' * (8 << 20))\n"
+            "        written += 8\nexcept OSError as exc:\n    err = exc.errno\n"
+            "import time\ntime.sleep(1.0)")
+    with SandboxExecutor(timeout=20) as own:
+        if not any(lay.name == "private_tmp" and lay.active
+                   for lay in own.isolation_report().layers):
+            pytest.skip("this machine gives the worker no private /tmp (no mounts)")
+        filler = threading.Thread(target=lambda: out.append(own.run(fill, "ans = [written, err]")))
+        out: list[ExecutionResult] = []
+        filler.start()
+        time.sleep(0.5)  # the filler has hit its limit and holds its space
+        other = own.run("", "open('small', 'wb').write(b'y' * (4 << 20))\nans = 'fine'")
+        filler.join(30)
+    assert other.ok and other.answer == "fine", other.error
+    assert out and out[0].ok, out
+    written, err = out[0].answer
+    assert err == 28 and written <= 64  # ENOSPC at its own 32 MiB, not the shared 256 MiB
+
+
 def test_tempfile_in_a_call_uses_its_private_directory(ex: SandboxExecutor) -> None:
     res = ex.run("import os, tempfile", "ans = [tempfile.gettempdir() == os.getcwd(), "
                  "os.path.dirname(tempfile.mkstemp()[1]) == os.getcwd()]")
