@@ -185,6 +185,14 @@ def _arg_lo(i: int) -> int:
     return 16 + 8 * i
 
 
+def _refuse_args(nr: int, arg: int, values: tuple[int, ...], refuse: int) -> list[bytes]:
+    """BPF: syscall ``nr`` returns ``refuse`` when argument ``arg`` is one of ``values``."""
+    n = len(values)
+    return [_ins(JEQ, 0, n + 3, nr), _ins(LD_ABS, 0, 0, _arg_lo(arg)),
+            *(_ins(JEQ, n - i, 0, value) for i, value in enumerate(values)),
+            _ins(RET, 0, 0, RET_ALLOW), _ins(RET, 0, 0, refuse)]
+
+
 def build_seccomp_filter(mypid: int) -> bytes:
     """The BPF program installed in each child (x86_64 only)."""
     eperm = RET_ERRNO | errno.EPERM
@@ -232,23 +240,11 @@ def build_seccomp_filter(mypid: int) -> bytes:
         _ins(RET, 0, 0, RET_ALLOW),
         _ins(RET, 0, 0, eperm),
         # ioctl: no terminal injection
-        _ins(JEQ, 0, 5, NR_IOCTL),
-        _ins(LD_ABS, 0, 0, _arg_lo(1)),
-        _ins(JEQ, 1, 0, TIOCSTI),
-        _ins(JEQ, 0, 1, TIOCLINUX),
-        _ins(RET, 0, 0, eperm),
-        _ins(RET, 0, 0, RET_ALLOW),
+        *_refuse_args(NR_IOCTL, 1, (TIOCSTI, TIOCLINUX), eperm),
         # prctl: the parent-death signal (a call must die with the worker), dumpability and
         # tracer/subreaper settings stay as the worker set them
-        _ins(JEQ, 0, 8, NR_PRCTL),
-        _ins(LD_ABS, 0, 0, _arg_lo(0)),
-        _ins(JEQ, 5, 0, PR_SET_PDEATHSIG),
-        _ins(JEQ, 4, 0, PR_SET_DUMPABLE),
-        _ins(JEQ, 3, 0, PR_SET_MM),
-        _ins(JEQ, 2, 0, PR_SET_CHILD_SUBREAPER),
-        _ins(JEQ, 1, 0, PR_SET_PTRACER),
-        _ins(RET, 0, 0, RET_ALLOW),
-        _ins(RET, 0, 0, eperm),
+        *_refuse_args(NR_PRCTL, 0, (PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_MM,
+                                    PR_SET_CHILD_SUBREAPER, PR_SET_PTRACER), eperm),
     ]
     for nr in X86_64_DENY.values():
         prog.append(_ins(JEQ, 0, 1, nr))

@@ -275,6 +275,11 @@ def _attacks(marker_path: str) -> list[Attack]:
                "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                "if libc.prctl(1, 0, 0, 0, 0) != 0: raise OSError(ctypes.get_errno(), 'prctl')\n"
                "ans = 'ESCAPED'", ("OSError", "PermissionError")),
+        Attack("terminal_injection_is_refused_by_seccomp",
+               "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "c = ctypes.c_char(b'x')\nrc = libc.ioctl(0, 0x5412, ctypes.byref(c))\n"
+               "ans = [rc, ctypes.get_errno()]",  # TIOCSTI: EPERM, not just "not a tty"
+               may_succeed=True, check=lambda r: r.answer == [-1, 1]),
         Attack("make_self_dumpable",
                "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                "if libc.prctl(4, 1, 0, 0, 0) != 0: raise OSError(ctypes.get_errno(), 'prctl')\n"
