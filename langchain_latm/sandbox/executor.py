@@ -464,18 +464,20 @@ class _Worker:
                 return fut
             lend_id = secrets.token_hex(16)
             lend = self.submit({"op": "lend", "id": lend_id, "timeout": request["timeout"]})
+
             def answered(lend: Future[Any] = lend) -> bool:
                 return lend.done() or self._has_lent()
 
             try:
-                if not self._wait_until(answered, deadline):
-                    raise TimeoutError
+                ok = self._wait_until(answered, deadline)
             finally:
                 self.forget(lend_id)
-            if self.dead and not lend.done():
-                raise _WorkerDied("the sandbox worker exited")
             if lend.done():
                 return lend
+            if self.dead:
+                raise _WorkerDied("the sandbox worker exited")
+            if not ok:
+                raise TimeoutError
 
     def _has_lent(self) -> bool:
         with self._lent_lock:

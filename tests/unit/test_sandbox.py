@@ -492,6 +492,23 @@ def test_run_many(ex: SandboxExecutor) -> None:
     assert [r.answer for r in res] == [1, 2, 3, 4, 5]
 
 
+def test_calls_wait_for_spares_when_none_are_kept() -> None:
+    """With no spares kept ahead, every call asks the worker to lend it one and waits."""
+    with SandboxExecutor(spares=0) as lean:
+        assert [lean.run("", f"ans = {i}").answer for i in range(3)] == [0, 1, 2]
+        together = lean.run_many([("", f"ans = {i}") for i in range(8)])
+        assert [r.answer for r in together] == list(range(8))
+
+        async def many() -> list[ExecutionResult]:
+            return await asyncio.gather(*(lean.arun("", f"ans = {i}") for i in range(8)))
+
+        assert [r.answer for r in asyncio.run(many())] == list(range(8))
+        worker = lean.worker_pid
+        threading.Timer(0.05, os.kill, args=(worker, signal.SIGKILL)).start()
+        after = [lean.run("", "import time\ntime.sleep(0.02)\nans = 1") for _ in range(8)]
+        assert all(r.ok and r.answer == 1 for r in after), after
+
+
 def test_worker_killed_is_restarted_transparently() -> None:
     with SandboxExecutor() as fresh:
         assert fresh.run("", "ans = 1").answer == 1
