@@ -41,7 +41,6 @@ import os
 import resource
 import select
 import selectors
-import shutil
 import signal
 import socket
 import stat
@@ -50,8 +49,10 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself stays out of the worker (less memory to fork)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Standard-library modules imported once here so children (which may not be able to read the
 # interpreter's files after the uid drop) get them for free, copy-on-write.
@@ -1128,37 +1129,25 @@ class Call:
 
 
 def _rmtree(path: str) -> None:
-    root = os.path.abspath(path)
+    """Remove a file or a directory tree of any depth (the standard library's would not do).
 
-    def onerror(func: Callable[..., Any], p: str, _exc: Any) -> None:
-        # Only ever loosen permissions *inside* the tree being removed: never its parent
-        # (that would be e.g. the host's /tmp).
-        parent = os.path.dirname(os.path.abspath(p))
-        try:
-            if parent == root or parent.startswith(root + os.sep):
-                os.chmod(parent, stat.S_IRWXU)
-            if os.path.abspath(p) != root and not os.path.islink(p):
-                os.chmod(p, stat.S_IRWXU)  # a symlink is never followed
-            func(p)
-        except OSError as exc:
-            sys.stderr.write(f"latm-sandbox: could not remove {p}: {exc}\n")
+    Walks down one subdirectory at a time with ``chdir`` and relative names, so neither the
+    recursion limit, ``PATH_MAX`` nor the descriptor limit matter, unlinking files and
+    removing each directory once it is empty. Permissions are only ever loosened inside the
+    tree (never on its parent); symlinks are unlinked, never followed. ``shutil`` is not
+    used: it loads the compression libraries into the worker, and every fork copies them.
 
-    try:
-        shutil.rmtree(path, onerror=onerror)
-    except RecursionError:  # nested deeper than the recursion limit (a program can do that)
-        _rmtree_deep(root)
-
-
-def _rmtree_deep(root: str) -> None:
-    """Remove a directory tree of any depth without recursion or long paths.
-
-    Walks down one subdirectory at a time with ``chdir`` (relative names only, so neither the
-    recursion limit nor ``PATH_MAX`` nor the descriptor limit matter), unlinking files, and
-    removes each directory once it is empty. Symlinks are unlinked, never followed.
+    Raises:
+        OSError: If something cannot be removed (the caller retires the directory).
     """
+    root = os.path.abspath(path)
+    if os.path.islink(root) or not os.path.isdir(root):
+        os.unlink(root)
+        return
     home = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     names: list[str] = []
     try:
+        os.chmod(root, stat.S_IRWXU)
         os.chdir(root)
         while True:
             sub = None
@@ -1237,7 +1226,7 @@ class Worker:
             for name in os.listdir(slot.path):
                 _rmtree(os.path.join(slot.path, name))
             clean = not os.listdir(slot.path)
-        except (OSError, RecursionError) as exc:
+        except OSError as exc:
             sys.stderr.write(f"latm-sandbox: could not empty {slot.path}: {exc}\n")
             clean = False
         if clean and not self.closing:
@@ -1731,7 +1720,12 @@ def main() -> None:
                        "base_dir": BASE_DIR})
         worker.loop()
     finally:
-        _rmtree(BASE_DIR)
+        # in our own /tmp it vanishes with our mount namespace (slots are mounts there)
+        if LAYERS.get("private_tmp") != "ok":
+            try:
+                _rmtree(BASE_DIR)
+            except OSError as exc:
+                sys.stderr.write(f"latm-sandbox: could not remove {BASE_DIR}: {exc}\n")
 
 
 if __name__ == "__main__":
