@@ -265,17 +265,21 @@ _SECCOMP_PID_OFFSETS = [i * 8 + 4 for i in range(len(_SECCOMP_TEMPLATE) // 8)
                         == _PID_SENTINEL]
 
 
+# Built once here; each forked child writes its pid into its own copy and installs it.
+_MACHINE = os.uname().machine
+_SECCOMP_BUF = ctypes.create_string_buffer(_SECCOMP_TEMPLATE, len(_SECCOMP_TEMPLATE))
+_SECCOMP_FPROG = _SockFprog(len(_SECCOMP_TEMPLATE) // 8, ctypes.addressof(_SECCOMP_BUF))
+_SECCOMP_FPROG_ADDRESS = ctypes.addressof(_SECCOMP_FPROG)
+
+
 def apply_seccomp() -> None:
-    """Install the seccomp filter for this (single-threaded) process."""
-    machine = os.uname().machine
-    if machine != "x86_64":
-        raise LayerError(f"no seccomp filter for the {machine} architecture yet")
-    buf = ctypes.create_string_buffer(_SECCOMP_TEMPLATE, len(_SECCOMP_TEMPLATE))
+    """Install the seccomp filter for this (single-threaded, freshly forked) process."""
+    if _MACHINE != "x86_64":
+        raise LayerError(f"no seccomp filter for the {_MACHINE} architecture yet")
     pid = os.getpid()
     for off in _SECCOMP_PID_OFFSETS:
-        struct.pack_into("I", buf, off, pid)
-    fprog = _SockFprog(len(_SECCOMP_TEMPLATE) // 8, ctypes.addressof(buf))
-    if _PRCTL(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        struct.pack_into("I", _SECCOMP_BUF, off, pid)
+    if _PRCTL(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, _SECCOMP_FPROG_ADDRESS, 0, 0) != 0:
         raise LayerError(_errno_msg("prctl(PR_SET_SECCOMP)"))
 
 
@@ -356,13 +360,15 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+_CAP_HEADER = _CapHeader(0x20080522, 0)  # version 3, this process
+_NO_CAPS = (_CapData * 2)()
+
+
 def drop_capabilities() -> None:
     """Set no-new-privileges and clear every capability set."""
     if _PRCTL(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise LayerError(_errno_msg("prctl(PR_SET_NO_NEW_PRIVS)"))
-    hdr = _CapHeader(0x20080522, 0)
-    data = (_CapData * 2)()
-    if _CAPSET(ctypes.byref(hdr), data) != 0:
+    if _CAPSET(ctypes.byref(_CAP_HEADER), _NO_CAPS) != 0:
         raise LayerError(_errno_msg("capset"))
 
 
@@ -408,6 +414,7 @@ BASE_DIR = ""
 IS_ROOT = os.geteuid() == 0
 WORKER_PID = os.getpid()
 IDLE_SPARES = False  # set in main(): CONFIG.idle_spares and the worker may undo SCHED_IDLE
+CHILD_RLIMITS: list[tuple[int, tuple[int, int]]] = []  # set in main(), from CONFIG
 
 
 def _read_only_paths() -> list[str]:
@@ -850,6 +857,22 @@ def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]
         result["stdout"] = out.text()
 
 
+def child_rlimits() -> list[tuple[int, tuple[int, int]]]:
+    """The limits every child sets on itself (computed once, in the worker)."""
+    mb = 1024 * 1024
+    cpu = max(1, CONFIG.cpu_seconds)
+    return [(res, _clamp(res, val)) for res, val in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (CONFIG.memory_mb * mb, CONFIG.memory_mb * mb)),
+        (resource.RLIMIT_FSIZE, (CONFIG.file_size_mb * mb, CONFIG.file_size_mb * mb)),
+        (resource.RLIMIT_NOFILE, (CONFIG.max_open_files, CONFIG.max_open_files)),
+        (resource.RLIMIT_NPROC, (CONFIG.max_threads, CONFIG.max_threads)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_MEMLOCK, (0, 0)),
+        (resource.RLIMIT_MSGQUEUE, (0, 0)),
+    )]
+
+
 def _clamp(res: int, want: tuple[int, int]) -> tuple[int, int]:
     """Never ask for more than the current hard limit (raising it needs CAP_SYS_RESOURCE)."""
     _soft, hard = resource.getrlimit(res)
@@ -999,25 +1022,15 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         os.closerange(3 + len(keep), 1 << 16)
         result_fd, request_fd = 3, 4
         ruleset_fd = 5 if ruleset_fd >= 0 else -1
-        os.environ.clear()
+        if os.environ:  # the worker cleared its own at start: normally nothing to do
+            os.environ.clear()
         sys.argv = [""]
         stage = "private_tmpdir"
         os.chdir(tmpdir)
-        cpu = max(1, CONFIG.cpu_seconds)
         if "rlimits" in ACTIVE:
             stage = "rlimits"
-            mb = 1024 * 1024
-            for res, val in (
-                (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-                (resource.RLIMIT_AS, (CONFIG.memory_mb * mb, CONFIG.memory_mb * mb)),
-                (resource.RLIMIT_FSIZE, (CONFIG.file_size_mb * mb, CONFIG.file_size_mb * mb)),
-                (resource.RLIMIT_NOFILE, (CONFIG.max_open_files, CONFIG.max_open_files)),
-                (resource.RLIMIT_NPROC, (CONFIG.max_threads, CONFIG.max_threads)),
-                (resource.RLIMIT_CORE, (0, 0)),
-                (resource.RLIMIT_MEMLOCK, (0, 0)),
-                (resource.RLIMIT_MSGQUEUE, (0, 0)),
-            ):
-                resource.setrlimit(res, _clamp(res, val))
+            for res, val in CHILD_RLIMITS:
+                resource.setrlimit(res, val)
         ruleset = -1
         if "landlock_fs" in ACTIVE:
             stage = "landlock_fs"
@@ -1660,7 +1673,7 @@ def probe() -> dict[str, str]:
 
 def main() -> None:
     """Entry point: configure, probe the layers, then serve requests until stdin closes."""
-    global CONFIG, LL_ABI, READ_PATHS, DEVNULL_FD, BASE_DIR, IDLE_SPARES
+    global CONFIG, LL_ABI, READ_PATHS, DEVNULL_FD, BASE_DIR, IDLE_SPARES, CHILD_RLIMITS
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
@@ -1676,6 +1689,7 @@ def main() -> None:
     CONFIG = Config(json.loads(line).get("config", {}) if line.strip() else {})
     # lifting another process's SCHED_IDLE needs CAP_SYS_NICE
     IDLE_SPARES = CONFIG.idle_spares and IS_ROOT
+    CHILD_RLIMITS = child_rlimits()
     DEVNULL_FD = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     # The host starts us with an empty environment; the interpreter itself may add LC_CTYPE
     # (PEP 538 locale coercion). Anything else means the host leaked variables: refuse.
