@@ -59,10 +59,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_THRESHOLDS",
+    "TEMPLATE_MIN_WORDS",
     "Dispatcher",
     "RoutingScorer",
     "best_threshold",
     "shape_features",
+    "template_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +88,8 @@ DEFAULT_THRESHOLD = DEFAULT_THRESHOLDS["minilm-l6-v2-int8"]
 _DEFAULT_UNUSED_COHESION = 0.5  # tools with fewer than 2 use-case questions
 _MIN_COHESION = 0.2
 _PROFILE_CACHE_SIZE = 20_000
+# a tool's use cases must all open with at least this many identical words to have a template
+TEMPLATE_MIN_WORDS = 6
 
 
 class _SearchableRepository(Protocol):
@@ -160,6 +164,30 @@ class _Profile:
     lex: tuple[LexVector, ...]
     constant_shape: dict[str, int]
     cohesion: float
+    template: tuple[str, ...] = ()  # the opening words all its use-case questions share
+
+
+def template_of(questions: Sequence[str]) -> tuple[str, ...]:
+    """The words every question opens with, if at least :data:`TEMPLATE_MIN_WORDS` (else ``()``).
+
+    Questions of a task family generated from one template (the families LATM caches tools
+    for) open with the same words: "Sort the following words alphabetically: List: ...".
+
+    Args:
+        questions: A tool's use-case questions (at least two are needed).
+
+    Returns:
+        The shared opening, lower-cased word by word, or ``()``.
+    """
+    split = [_WORD_RE.findall(q.lower()) for q in questions if q.strip()]
+    if len(split) < 2:
+        return ()
+    shared: list[str] = []
+    for column in zip(*split, strict=False):
+        if len(set(column)) != 1:
+            break
+        shared.append(column[0])
+    return tuple(shared) if len(shared) >= TEMPLATE_MIN_WORDS else ()
 
 
 def _profile_of(tool: WrappedTool) -> _Profile:
@@ -179,7 +207,21 @@ def _profile_of(tool: WrappedTool) -> _Profile:
         ) / len(lex)
     else:
         cohesion = _DEFAULT_UNUSED_COHESION
-    return _Profile(lex=lex, constant_shape=constant, cohesion=max(cohesion, _MIN_COHESION))
+    return _Profile(lex=lex, constant_shape=constant, cohesion=max(cohesion, _MIN_COHESION),
+                    template=template_of(questions))
+
+
+def _opens_with(words: tuple[str, ...], template: tuple[str, ...]) -> bool:
+    return bool(template) and words[: len(template)] == template
+
+
+@dataclass
+class _HotTool:
+    """A tool the full path chose recently, kept for the template fast path."""
+
+    tool: WrappedTool
+    score: float  # the full path's score when it chose the tool
+    fast: int = 0  # fast routes to it so far
 
 
 def _mismatch(question_shape: dict[str, int], constant: dict[str, int]) -> float:
@@ -411,6 +453,12 @@ class Dispatcher:
         band: A best score within this distance of the threshold is a close call.
         pool: How many vector-search hits are re-ranked (at least ``k``).
         scorer: The re-ranker; default :class:`RoutingScorer` with the benchmarked weights.
+        templates: How many recently chosen tools the template fast path keeps (0: off).
+            A question that opens with the template all use cases of exactly one of them
+            share (:func:`template_of`) and has their shape goes to that tool without an
+            embedding or a search; :meth:`route_many` always searches.
+        revalidate_every: Every this many fast routes to a tool, the question takes the full
+            path instead; if that picks another tool (or none), the tool leaves the fast path.
 
     Example:
         >>> route = Dispatcher(repo).route("Sort the following words: pear apple")
@@ -429,9 +477,13 @@ class Dispatcher:
         band: float = 0.08,
         pool: int = 10,
         scorer: RoutingScorer | None = None,
+        templates: int = 64,
+        revalidate_every: int = 16,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k!r}")
+        if templates < 0 or revalidate_every < 1:
+            raise ValueError("templates must be >= 0 and revalidate_every >= 1")
         if margin < 0 or band < 0:
             raise ValueError("margin and band must be >= 0")
         self.repository = repository
@@ -444,8 +496,12 @@ class Dispatcher:
         self.band = band
         self.pool = max(pool, k)
         self.scorer = scorer or RoutingScorer()
+        self.templates = templates
+        self.revalidate_every = revalidate_every
         self.usage = Usage()
         self._usage_lock = threading.Lock()
+        self._hot: OrderedDict[str, _HotTool] = OrderedDict()  # by tool_id, oldest first
+        self._hot_lock = threading.Lock()
 
     # ------------------------------------------------------------------ routing
 
@@ -485,6 +541,57 @@ class Dispatcher:
             )
         return route, close
 
+    def _template_route(self, question: str) -> Route | None:
+        """The fast path (see ``templates``), or None to take the full path."""
+        if not self.templates:
+            return None
+        with self._hot_lock:
+            hot = list(self._hot.values())
+        if not hot:
+            return None
+        words = tuple(_WORD_RE.findall(question.lower()))
+        matches = [h for h in hot if _opens_with(words, self.scorer.profile(h.tool).template)]
+        if len(matches) != 1:
+            return None  # none, or two recent tools share the template: search
+        entry = matches[0]
+        profile = self.scorer.profile(entry.tool)
+        if _mismatch(shape_features(question), profile.constant_shape):
+            return None
+        with self._hot_lock:
+            entry.fast += 1
+            if entry.fast % self.revalidate_every == 0:
+                return None  # let the full path confirm (or drop) it
+            self._hot.move_to_end(entry.tool.tool_id)
+        tool = entry.tool
+        return Route(
+            tool=tool, score=entry.score, candidates=[(tool, entry.score)],
+            reason=f"{tool.name}: opens with the {len(profile.template)}-word template all its "
+            "use cases share and has their shape (template fast path: the full search chose "
+            f"this tool for a question of this template, score {entry.score:.3f})",
+        )
+
+    def _learn(self, question: str, route: Route, *, clear: bool) -> None:
+        """Update the fast path after a full-path decision.
+
+        Tools whose template the question opens with but which were not chosen are dropped;
+        the chosen tool is kept if the decision was ``clear`` (not a close call).
+        """
+        if not self.templates:
+            return
+        words = tuple(_WORD_RE.findall(question.lower()))
+        chosen = route.tool
+        with self._hot_lock:
+            for key, entry in list(self._hot.items()):
+                mismatched = chosen is None or chosen.tool_id != key
+                if mismatched and _opens_with(words, self.scorer.profile(entry.tool).template):
+                    del self._hot[key]
+            if clear and chosen is not None and self.scorer.profile(chosen).template:
+                prior = self._hot.pop(chosen.tool_id, None)
+                self._hot[chosen.tool_id] = _HotTool(chosen, route.score,
+                                                     prior.fast if prior else 0)
+                while len(self._hot) > self.templates:
+                    self._hot.popitem(last=False)
+
     def route(self, question: str) -> Route:
         """Route one question.
 
@@ -499,19 +606,27 @@ class Dispatcher:
             DispatchError: The question is empty.
         """
         self._check(question)
+        fast = self._template_route(question)
+        if fast is not None:
+            return fast
         hits = self.repository.search(question, k=self.pool)
         route, close = self._decide(question, hits)
         if close and self.llm is not None:
             route = self._confirm(question, route)
+        self._learn(question, route, clear=not close)
         return route
 
     async def aroute(self, question: str) -> Route:
         """Async :meth:`route` (search runs in a worker thread; the LLM via ``ainvoke``)."""
         self._check(question)
+        fast = self._template_route(question)
+        if fast is not None:
+            return fast
         hits = await asyncio.to_thread(self.repository.search, question, self.pool)
         route, close = self._decide(question, hits)
         if close and self.llm is not None:
             route = await self._aconfirm(question, route)
+        self._learn(question, route, clear=not close)
         return route
 
     def route_many(self, questions: Sequence[str]) -> list[Route]:
