@@ -414,6 +414,7 @@ BASE_DIR = ""
 IS_ROOT = os.geteuid() == 0
 WORKER_PID = os.getpid()
 IDLE_SPARES = False  # set in main(): CONFIG.idle_spares and the worker may undo SCHED_IDLE
+_IDLE_PARAM = os.sched_param(0)
 CHILD_RLIMITS: list[tuple[int, tuple[int, int]]] = []  # set in main(), from CONFIG
 
 
@@ -983,7 +984,7 @@ _CHILD_SIGNALS = tuple((int(sig), int(handler)) for sig, handler in (
 
 
 def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, status: int,
-               ruleset_fd: int = -1, warm_up: bool = True) -> None:
+               ruleset_fd: int = -1, warm_up: bool = True, idle: bool = False) -> None:
     r"""Everything a forked child does; never returns.
 
     The child is forked *before* its call arrives (a warm spare): it applies every layer
@@ -1007,8 +1008,8 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
                         b'"error_message": "the memory limit was exceeded"}')
     stage = "setup"
     try:
-        if IDLE_SPARES:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        if idle:
+            os.sched_setscheduler(0, os.SCHED_IDLE, _IDLE_PARAM)
         os.setpgid(0, 0)
         for sig, handler in _CHILD_SIGNALS:
             _signal.signal(sig, handler)  # plain ints: no enum machinery to copy in
@@ -1251,8 +1252,13 @@ class Worker:
     def send(self, obj: dict[str, Any]) -> None:
         _write_all(1, (json.dumps(obj) + "\n").encode())
 
-    def make_spare(self) -> Spare:
-        """Fork a child that isolates itself and then waits for its call."""
+    def make_spare(self, *, awaited: bool = False) -> Spare:
+        """Fork a child that isolates itself and then waits for its call.
+
+        A spare made ahead of time isolates itself at idle priority; one a call is already
+        ``awaited`` for (a ``lend`` request) at normal priority, or a busy machine would
+        starve the setup the call waits on.
+        """
         self.counter += 1
         slot = self.take_slot()
         tmpdir = os.path.join(slot.path, f"c{self.counter}")
@@ -1271,7 +1277,8 @@ class Worker:
                     _wipe(running.chunks)
                 os.close(res_r)
                 os.close(req_w)
-                child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm)
+                child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm,
+                           IDLE_SPARES and not awaited)
             finally:
                 os._exit(71)
         os.close(res_w)
@@ -1353,8 +1360,10 @@ class Worker:
         self.lend_waiting.append(cid)
         if self.want_spares < 4 * max(1, CONFIG.spares):
             self.want_spares += 1
+        for spare in self.spares:  # a call waits on them now: no more idle priority
+            _normal_priority(spare)
         while len(self.spares) < len(self.lend_waiting):
-            self.spares.append(self.make_spare())
+            self.spares.append(self.make_spare(awaited=True))
 
     def call_failed_spare(self, cid: str, spare: Spare, timeout: float) -> None:
         """Give a spare that failed its setup to a call: its report says why."""
