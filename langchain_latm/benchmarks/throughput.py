@@ -60,7 +60,14 @@ if TYPE_CHECKING:
     from langchain_latm.sandbox import SandboxExecutor
     from langchain_latm.testing import ScriptedChatModel
 
+# Questions per level: 9 per caller at concurrency 16, so callers drift apart as real traffic
+# does instead of arriving in four synchronised waves (64 did that, and its first and last
+# waves dominated); 2 pipelines x (16 warm-up + 3 levels x 144) + 24 fit the 960 distinct
+# test questions of the question tasks, so no question is asked twice of one repository.
+DEFAULT_N = 144
+
 __all__ = [
+    "DEFAULT_N",
     "EMBEDDINGS",
     "PIPELINES",
     "QUESTION_TASKS",
@@ -864,7 +871,7 @@ def _machine_findings(report: ThroughputReport) -> list[str]:
 
 async def arun_throughput_benchmark(
     *,
-    n: int = 64,
+    n: int = DEFAULT_N,
     concurrencies: Sequence[int] = (1, 4, 16),
     latency_s: float = 0.2,
     tasks: Sequence[str] = RECORDED_TASKS,
@@ -1003,7 +1010,7 @@ async def arun_throughput_benchmark(
 
 def run_throughput_benchmark(
     *,
-    n: int = 64,
+    n: int = DEFAULT_N,
     concurrencies: Sequence[int] = (1, 4, 16),
     latency_s: float = 0.2,
     tasks: Sequence[str] = RECORDED_TASKS,
@@ -1105,7 +1112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=64, help="questions per level")
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="questions per level")
     parser.add_argument("-c", "--concurrency", default="1,4,16",
                         help="comma-separated concurrency levels")
     parser.add_argument("--latency", type=float, default=0.2,

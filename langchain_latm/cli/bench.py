@@ -269,7 +269,7 @@ def accuracy(
 
 @bench_app.command("throughput")
 def throughput(
-    n: Annotated[int, typer.Option("--n", min=1, help="Questions per level.")] = 64,
+    n: Annotated[int, typer.Option("--n", min=1, help="Questions per level.")] = 144,
     concurrency: Annotated[
         str, typer.Option("--concurrency", "-c", help="Comma-separated concurrency levels.")
     ] = "1,4,16",
