@@ -179,9 +179,12 @@ def test_slow_reply_is_woken_by_stop_and_no_thread_leaks() -> None:
     assert not t.is_alive()
     assert errors, "the client of an aborted slow reply should see an error"
     assert threading.active_count() == baseline
-    # the port is free again
+    # the port is free again: nothing listens on it (the aborted connection may still sit
+    # in TIME_WAIT, which SO_REUSEADDR allows, as any server restarting on a port would)
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+        s.listen()
 
 
 def test_keep_alive_connections_do_not_block_stop() -> None:

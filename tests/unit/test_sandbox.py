@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import signal
@@ -453,22 +454,31 @@ def test_a_lent_spare_that_died_is_replaced() -> None:
 
 
 def test_restarts_leave_no_descriptors_behind() -> None:
+    """Each restart replaces the worker's pipes; a leak would keep >= 1 fd per restart.
+
+    The whole test process is counted, and other threads (finalizers of earlier tests'
+    objects, Chroma's background threads) may open or close a descriptor meanwhile, so
+    six restarts must leave fewer than six extra descriptors, not exactly none.
+    """
+    restarts = 6
+
     def open_fds() -> int:
+        gc.collect()
         return len(os.listdir("/proc/self/fd"))
 
     with SandboxExecutor() as fresh:
         fresh.run("", "ans = 0")
         _wait_for_lent_spare(fresh)
         before = open_fds()
-        for i in range(3):
+        for i in range(restarts):
             pid = fresh.worker_pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
             assert fresh.run("", f"ans = {i}").answer == i
             _wait_for_lent_spare(fresh)
-        assert fresh.restarts == 3
-        assert open_fds() <= before + 1
+        assert fresh.restarts == restarts
+        assert open_fds() - before < restarts
 
 
 def test_worker_source_is_neither_on_the_path_nor_readable(ex: SandboxExecutor) -> None:
