@@ -713,8 +713,9 @@ class LATM:
     Args:
         maker_llm: Strong model that makes tools (the paper: GPT-4).
         user_llm: Weak model that uses them (the paper: GPT-3.5 Turbo).
-        repository: Tool repository (default ``ToolRepository("./.latm")``).
-        executor: Sandbox shared by maker and user.
+        repository: Tool repository (default ``ToolRepository("./.latm")``, or
+            ``$LATM_REPO``).
+        executor: Sandbox shared by maker and user (default: a new ``SandboxExecutor``).
         dispatcher: Router (default ``Dispatcher(repository)``).
         fallback: ``"none"`` or ``"direct"`` for unknown questions without demonstrations
             (see :func:`build_latm_graph`).
@@ -726,6 +727,9 @@ class LATM:
         >>> latm = LATM(maker_llm=gpt4, user_llm=gpt35, repository=ToolRepository("./.latm"))
         ...                                                   # doctest: +SKIP
         >>> latm.solve(question, task=load_bbh_task("word_sorting")).answer  # doctest: +SKIP
+
+    A ``LATM`` is a context manager: :meth:`close` (or leaving the ``with`` block) closes
+    the repository and sandbox it opened itself.
     """
 
     def __init__(
@@ -741,10 +745,18 @@ class LATM:
         user_max_retries: int = 1,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
     ) -> None:
+        # what this object opened itself, and so closes in close()
+        self._owned: list[ToolRepository | SandboxExecutor] = []
         if repository is None:
             from langchain_latm.repository import ToolRepository
 
             repository = ToolRepository(path=os.environ.get(ENV_REPO) or DEFAULT_REPO_PATH)
+            self._owned.append(repository)
+        if executor is None:
+            from langchain_latm.sandbox import SandboxExecutor
+
+            executor = SandboxExecutor()  # cheap: its worker starts on the first call
+            self._owned.append(executor)
         if dispatcher is None:
             from langchain_latm.dispatcher import Dispatcher
 
@@ -771,6 +783,18 @@ class LATM:
                 user_max_retries=user_max_retries,
             ).compile(checkpointer=checkpointer)
         )
+
+    def close(self) -> None:
+        """Close the repository and sandbox this object opened (given ones stay open)."""
+        owned, self._owned = self._owned, []
+        for resource in reversed(owned):
+            resource.close()
+
+    def __enter__(self) -> LATM:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _record(self, question: str, result: Mapping[str, Any]) -> Answer:
         for role, usage in (result.get("usage") or {}).items():

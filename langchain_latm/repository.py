@@ -185,6 +185,16 @@ class _FileLock:
                 os.close(fd)
 
 
+class _Closed:
+    """Stands in for the client and collection of a closed repository."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    def __getattr__(self, name: str) -> Any:
+        raise RepositoryError(f"the tool repository {self.location} is closed")
+
+
 class ToolRepository:
     """Cached tools, versioned, in one Chroma collection (embedded or on a server).
 
@@ -264,8 +274,17 @@ class ToolRepository:
         else:
             self._client = client
             self.path = self._client_path(client)
+        self._owns_client = client is None
         self._lock = _FileLock(self.path / _LOCK_FILE if self.path is not None else None)
         self._mismatch: EmbeddingMismatchError | None = None
+        try:
+            self._open(reindex=reindex, strict_embedding=strict_embedding)
+        except BaseException:
+            if self._owns_client:  # a store that cannot be used is not left open
+                self._client.close()
+            raise
+
+    def _open(self, *, reindex: bool, strict_embedding: bool) -> None:
         self._collection = self._open_collection()
         stored = str((self._collection.metadata or {}).get("latm_embedding_id", ""))
         if stored != self.embedding_id:
@@ -322,6 +341,8 @@ class ToolRepository:
         """Human-readable location of the store (path or server)."""
         if self.path is not None:
             return str(self.path)
+        if isinstance(self._client, _Closed):
+            return self._client.location
         try:
             settings = self._client.get_settings()
             host = settings.chroma_server_host
@@ -1383,6 +1404,37 @@ class ToolRepository:
         from langchain_latm.tools import ToolRetriever
 
         return ToolRetriever(repository=self, **kwargs)
+
+    # ---------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Release the store: close the embedded Chroma client this repository opened.
+
+        A client passed in (``client=...``) belongs to the caller and is left open. Once
+        closed, every operation that reads or writes the store raises
+        :class:`~langchain_latm.errors.RepositoryError`; closing twice is a no-op.
+        """
+        client = self._client
+        if isinstance(client, _Closed):
+            return
+        closed = _Closed(self.location)
+        self._client = closed
+        self._collection = closed
+        with self._mirror_lock:
+            self._mirror = self._previous_mirror = None
+        if self._owns_client:
+            client.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return isinstance(self._client, _Closed)
+
+    def __enter__(self) -> ToolRepository:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (

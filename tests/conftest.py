@@ -1,9 +1,11 @@
-"""Shared fixtures: where the shared data lives."""
+"""Shared fixtures: where the shared data lives; repositories a test opens are closed."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,25 @@ def bbh_dir(data_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def recorded_dir(data_dir: Path) -> Path:
     return data_dir / "recorded"
+
+
+@pytest.fixture(autouse=True)
+def _close_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every ``ToolRepository`` a test opened (its Chroma client holds ~11 fds).
+
+    Repositories of module- and session-scoped fixtures are opened before this fixture
+    and are closed by those fixtures.
+    """
+    from langchain_latm.repository import ToolRepository
+
+    opened: list[ToolRepository] = []
+    original = ToolRepository.__init__
+
+    def init(self: ToolRepository, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(ToolRepository, "__init__", init)
+    yield
+    for repository in opened:
+        repository.close()

@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
             path = repo or os.environ.get("LATM_REPO") or "./.latm"
             if not Path(path).exists():
                 fail(f"no tool repository at {path} (pass --repo)", as_json=as_json)
-            tools = ToolRepository(path=path).list()
+            with ToolRepository(path=path) as repository:
+                tools = repository.list()
             if not tools:
                 fail(f"the repository at {path} holds no tools", as_json=as_json)
             measured = run_usage(run) if run else None

@@ -488,9 +488,8 @@ def run_demo(
                                             data_dir=data_dir, prices=prices,
                                             strong_model=strong_model, weak_model=weak_model)
         finally:
-            close = getattr(executor, "close", None)
-            if callable(close):
-                close()
+            executor.close()
+            repository.close()
         if any(r.maker_usage_estimated for r in tool_rows):
             estimates = sorted({*estimates, "maker"})
         known = [r for r in routing if r.has_tool]

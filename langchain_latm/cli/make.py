@@ -163,7 +163,8 @@ def register(app: typer.Typer) -> None:
             except ImportError:
                 console.print("[yellow]no tool repository available; not stored[/yellow]")
             else:
-                stored = ToolRepository(path=repo_path).add(tool)
+                with ToolRepository(path=repo_path) as repository:
+                    stored = repository.add(tool)
                 stored_version = stored.version
                 console.print(f"stored {stored.name} v{stored.version} in {repo_path}")
         if out is not None:

@@ -56,43 +56,44 @@ def register(app: typer.Typer) -> None:
             from langchain_latm.repository import ToolRepository
 
             path = repo or os.environ.get("LATM_REPO") or "./.latm"
-            repository = ToolRepository(path=path)
-            base = base_url or os.environ.get("LATM_BASE_URL") or None
-            user_name = user_model or os.environ.get("LATM_USER_MODEL")
-            maker_name = maker_model or os.environ.get("LATM_MAKER_MODEL")
-            dispatcher = Dispatcher(repository)
-            spec = None
-            if task:
-                from langchain_latm.tasks import load_bbh_task
+            with ToolRepository(path=path) as repository:
+                base = base_url or os.environ.get("LATM_BASE_URL") or None
+                user_name = user_model or os.environ.get("LATM_USER_MODEL")
+                maker_name = maker_model or os.environ.get("LATM_MAKER_MODEL")
+                dispatcher = Dispatcher(repository)
+                spec = None
+                if task:
+                    from langchain_latm.tasks import load_bbh_task
 
-                spec = load_bbh_task(task, data_dir)
-            if not user_name:
-                route = dispatcher.route(question)
-                out: dict[str, Any] = {"question": question, "route": _route_json(route),
-                                   "answer": None,
-                       "note": "no tool-user model (--user-model / $LATM_USER_MODEL): "
-                               "route only"}
+                    spec = load_bbh_task(task, data_dir)
+                if not user_name:
+                    route = dispatcher.route(question)
+                    out: dict[str, Any] = {
+                        "question": question, "route": _route_json(route), "answer": None,
+                        "note": "no tool-user model (--user-model / $LATM_USER_MODEL): "
+                                "route only"}
+                    _print(out, as_json)
+                    return
+                from langchain_latm.latm import LATM
+
+                latm = LATM(
+                    load_model(maker_name, base) if maker_name else None,
+                    load_model(user_name, base),
+                    repository=repository,
+                    dispatcher=dispatcher,
+                )
+                with latm:  # closes the sandbox it started
+                    answer = latm.solve(question, task=spec)
+                out = {"question": question, "answer": answer.answer, "ok": answer.ok,
+                       "outcome": answer.metadata.get("outcome"), "tool": answer.tool,
+                       "route_score": answer.metadata.get("route_score"),
+                       "route_reason": answer.metadata.get("route_reason"),
+                       "snippet": answer.snippet, "error": answer.error,
+                       "error_type": answer.error_type,
+                       "usage": answer.usage.model_dump()}
                 _print(out, as_json)
-                return
-            from langchain_latm.latm import LATM
-
-            latm = LATM(
-                load_model(maker_name, base) if maker_name else None,
-                load_model(user_name, base),
-                repository=repository,
-                dispatcher=dispatcher,
-            )
-            answer = latm.solve(question, task=spec)
-            out = {"question": question, "answer": answer.answer, "ok": answer.ok,
-                   "outcome": answer.metadata.get("outcome"), "tool": answer.tool,
-                   "route_score": answer.metadata.get("route_score"),
-                   "route_reason": answer.metadata.get("route_reason"),
-                   "snippet": answer.snippet, "error": answer.error,
-                   "error_type": answer.error_type,
-                   "usage": answer.usage.model_dump()}
-            _print(out, as_json)
-            if not answer.ok:
-                raise typer.Exit(1)
+                if not answer.ok:
+                    raise typer.Exit(1)
 
 
 def _print(out: dict[str, Any], as_json: bool) -> None:

@@ -123,6 +123,24 @@ def _run(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _on_repository(
+    fn: Callable[[ToolRepository], T],
+    repo: Path | None,
+    chroma_url: str | None,
+    *,
+    collection: str,
+    embedding: str | None = None,
+) -> T:
+    """Open the repository, apply ``fn`` to it and close it, with the CLI's error handling."""
+
+    def go() -> T:
+        with open_repository(repo, chroma_url, collection=collection,
+                             embedding=embedding) as repository:
+            return fn(repository)
+
+    return _run(go)
+
+
 def _summary(tool: WrappedTool) -> dict[str, Any]:
     return {
         "name": tool.name,
@@ -252,7 +270,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List the latest version of every stored tool."""
-        tools = _run(lambda: open_repository(repo, chroma_url, collection=collection).list())
+        tools = _on_repository(lambda r: r.list(), repo, chroma_url, collection=collection)
         if as_json:
             typer.echo(json.dumps([_summary(t) for t in tools], indent=2))
             return
@@ -277,12 +295,8 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON.")] = False,
     ) -> None:
         """Show one tool: description, code, use cases, verification."""
-
-        def load() -> tuple[WrappedTool, list[int]]:
-            repository = open_repository(repo, chroma_url, collection=collection)
-            return repository.get(name, version), repository.versions(name)
-
-        tool, versions = _run(load)
+        tool, versions = _on_repository(lambda r: (r.get(name, version), r.versions(name)),
+                                        repo, chroma_url, collection=collection)
         if as_json:
             typer.echo(tool.model_dump_json(indent=2))
             return
@@ -312,13 +326,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: unknown format {fmt!r} (use py or langchain-json)", err=True)
             raise typer.Exit(1)
 
-        def render() -> str:
-            tool = open_repository(repo, chroma_url, collection=collection).get(name, version)
-            if fmt == "py":
-                return export_python(tool)
-            return json.dumps(export_langchain_json(tool), indent=2) + "\n"
-
-        text = _run(render)
+        tool = _on_repository(lambda r: r.get(name, version), repo, chroma_url,
+                              collection=collection)
+        text = _run(lambda: export_python(tool) if fmt == "py"
+                    else json.dumps(export_langchain_json(tool), indent=2) + "\n")
         if out is None:
             typer.echo(text, nl=False)
         else:
@@ -340,11 +351,8 @@ def register(app: typer.Typer) -> None:
         what = f"{name} v{version}" if version is not None else f"{name} (all versions)"
         if not yes and not typer.confirm(f"remove {what}?"):
             raise typer.Exit(1)
-        count = _run(
-            lambda: open_repository(repo, chroma_url, collection=collection).remove(
-                name, version
-            )
-        )
+        count = _on_repository(lambda r: r.remove(name, version), repo, chroma_url,
+                               collection=collection)
         typer.echo(f"removed {count} version(s) of {name}")
 
     @tools_app.command("reindex")
@@ -355,14 +363,9 @@ def register(app: typer.Typer) -> None:
         embedding: EmbeddingOpt = None,
     ) -> None:
         """Rebuild every vector from the stored tools with the configured embedding."""
-
-        def go() -> tuple[int, str]:
-            repository = open_repository(
-                repo, chroma_url, collection=collection, embedding=embedding
-            )
-            return repository.reindex(), repository.embedding_id
-
-        count, embedding_id = _run(go)
+        count, embedding_id = _on_repository(lambda r: (r.reindex(), r.embedding_id), repo,
+                                             chroma_url, collection=collection,
+                                             embedding=embedding)
         typer.echo(f"reindexed {count} record(s) with {embedding_id}")
 
     @tools_app.command("check")
@@ -373,11 +376,8 @@ def register(app: typer.Typer) -> None:
         embedding: EmbeddingOpt = None,
     ) -> None:
         """Report tampered, unreadable or orphan records (exit 1 if any)."""
-        problems = _run(
-            lambda: open_repository(
-                repo, chroma_url, collection=collection, embedding=embedding
-            ).check()
-        )
+        problems = _on_repository(lambda r: r.check(), repo, chroma_url,
+                                  collection=collection, embedding=embedding)
         for problem in problems:
             typer.echo(f"{problem.kind}: {problem.record_id}: {problem.message}")
         if problems:

@@ -57,12 +57,12 @@ HELD_OUT = ["logical_deduction_seven_objects", "tracking_shuffled_objects_five_o
 
 
 @pytest.fixture(scope="module")
-def bbh_repo(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> ToolRepository:
-    repo = ToolRepository(
-        tmp_path_factory.mktemp("dispatch") / "store", embeddings=HashingEmbeddings(dimension=2048)
-    )
-    repo.add_many([_bbh_tool(name, data_dir) for name in NEIGHBOURS])
-    return repo
+def bbh_repo(tmp_path_factory: pytest.TempPathFactory,
+             data_dir: Path) -> Iterator[ToolRepository]:
+    with ToolRepository(tmp_path_factory.mktemp("dispatch") / "store",
+                        embeddings=HashingEmbeddings(dimension=2048)) as repo:
+        repo.add_many([_bbh_tool(name, data_dir) for name in NEIGHBOURS])
+        yield repo
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,10 @@ def test_chroma_embedding_function_adapter(tmp_path: object) -> None:
     from chromadb.config import Settings
 
     client = chromadb.PersistentClient(str(tmp_path), settings=Settings(anonymized_telemetry=False))
-    col = client.create_collection("ef_test", embedding_function=ef,
-                                   configuration={"hnsw": {"space": "cosine"}})
-    col.add(ids=["a", "b"], documents=["sort these words alphabetically", "what is the date"])
-    assert col.query(query_texts=["please sort words"], n_results=1)["ids"] == [["a"]]
+    try:
+        col = client.create_collection("ef_test", embedding_function=ef,
+                                       configuration={"hnsw": {"space": "cosine"}})
+        col.add(ids=["a", "b"], documents=["sort these words alphabetically", "what is the date"])
+        assert col.query(query_texts=["please sort words"], n_results=1)["ids"] == [["a"]]
+    finally:
+        client.close()

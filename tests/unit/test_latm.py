@@ -14,7 +14,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
 from langchain_latm.dispatcher import Dispatcher
-from langchain_latm.errors import ConfigurationError
+from langchain_latm.errors import ConfigurationError, SandboxError
 from langchain_latm.latm import LATM, build_latm_graph
 from langchain_latm.repository import ToolRepository
 from langchain_latm.sandbox import SandboxExecutor
@@ -377,3 +377,24 @@ def test_named_task_lookup_rescans_when_the_tool_is_removed(
     # graph goes on to make one (which this maker refuses) instead of using a stale tool.
     assert answer.metadata["outcome"] == "make_failed", answer.metadata
     assert refusing_maker.calls >= 1
+
+
+def test_close_releases_what_latm_opened_and_keeps_what_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: SandboxExecutor,
+    repo: ToolRepository,
+) -> None:
+    monkeypatch.setenv("LATM_REPO", str(tmp_path / "own"))
+    with LATM(sorting_user(), sorting_user()) as own:
+        assert own.repository.path == (tmp_path / "own").resolve()
+        own_executor = own.executor
+        assert own_executor is not None
+        assert own_executor.run("", "ans = 1").answer == 1
+    assert own.repository.closed
+    with pytest.raises(SandboxError, match="closed"):
+        own_executor.run("", "ans = 1")
+    own.close()  # twice is a no-op
+
+    with LATM(sorting_user(), sorting_user(), repository=repo, executor=executor) as given:
+        assert given.executor is executor
+    assert not repo.closed
+    assert executor.run("", "ans = 2").answer == 2

@@ -6,6 +6,7 @@ Chroma server in ``tests/integration/test_repository_server.py``.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -283,3 +284,55 @@ NAVIGATE_TOOL_FOR_REFRESH = {
     "name": "navigate", "task": "navigate", "description": "Follow steps.", "body": "return words",
     "questions": ("Take 3 steps. Turn around.",),
 }
+
+
+def _fds_under(path: Path) -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        count += target.startswith(str(path))
+    return count
+
+
+def test_close_releases_the_store_and_later_calls_are_clear_errors(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with ToolRepository(store, embeddings=fast_embeddings()) as repo:
+        repo.add(make_tool())
+        assert repo.search("Sort these words: pear apple", k=1)
+        assert _fds_under(store) > 0
+        assert not repo.closed
+    assert repo.closed
+    # Chroma drops its system on close; the sqlite and index files are released when
+    # those objects are collected (without close they stay cached for the process's life)
+    gc.collect()
+    assert _fds_under(store) == 0
+    for call in (repo.list, lambda: repo.search("Sort these words: b a", k=1),
+                 lambda: repo.add(make_tool(name="other_tool"))):
+        with pytest.raises(RepositoryError, match="is closed") as info:
+            call()
+        assert str(store) in str(info.value)
+    repo.close()  # a second close is a no-op
+    # nothing was lost: the store opens again with its tool
+    with ToolRepository(store, embeddings=fast_embeddings()) as again:
+        assert [t.name for t in again.list()] == [make_tool().name]
+
+
+def test_close_leaves_a_given_client_open(tmp_path: Path) -> None:
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "c"),
+                                       settings=Settings(anonymized_telemetry=False))
+    try:
+        repo = ToolRepository(client=client, embeddings=fast_embeddings())
+        repo.add(make_tool())
+        repo.close()
+        assert repo.closed
+        assert "latm_tools" in [c.name for c in client.list_collections()]
+        with ToolRepository(client=client, embeddings=fast_embeddings()) as again:
+            assert len(again.list()) == 1
+    finally:
+        client.close()
