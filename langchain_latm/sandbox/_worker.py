@@ -414,7 +414,7 @@ BASE_DIR = ""
 IS_ROOT = os.geteuid() == 0
 WORKER_PID = os.getpid()
 IDLE_SPARES = False  # set in main(): CONFIG.idle_spares and the worker may undo SCHED_IDLE
-_IDLE_PARAM = os.sched_param(0)
+_PRIORITY_0 = os.sched_param(0)  # the only static priority of SCHED_IDLE and SCHED_OTHER
 CHILD_RLIMITS: list[tuple[int, tuple[int, int]]] = []  # set in main(), from CONFIG
 
 
@@ -1009,7 +1009,7 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
     stage = "setup"
     try:
         if idle:
-            os.sched_setscheduler(0, os.SCHED_IDLE, _IDLE_PARAM)
+            os.sched_setscheduler(0, os.SCHED_IDLE, _PRIORITY_0)
         os.setpgid(0, 0)
         for sig, handler in _CHILD_SIGNALS:
             _signal.signal(sig, handler)  # plain ints: no enum machinery to copy in
@@ -1124,7 +1124,7 @@ def _normal_priority(spare: Spare) -> None:
     """Lift the SCHED_IDLE a spare isolated itself under (if spares do that here)."""
     if IDLE_SPARES:
         with contextlib.suppress(ProcessLookupError):
-            os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
+            os.sched_setscheduler(spare.pid, os.SCHED_OTHER, _PRIORITY_0)
 
 
 class Call:
