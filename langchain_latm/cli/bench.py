@@ -212,56 +212,61 @@ def accuracy(
             raise _fail(str(exc)) from exc
 
     reports = []
-    for spec, dataset in specs:
-        key = spec.name
-        if dataset == "generated":
-            key = f"generated_{spec.name}_seed{seed}" + (f"_size{size}" if size else "")
-        kwargs: dict[str, Any] = {}
-        if offline:
-            from langchain_latm.benchmarks.throughput import (
-                constant_answer_model,
-                snippet_copying_user,
-            )
-            from langchain_latm.tasks import recorded_session_path
-            from langchain_latm.testing import ReplayChatModel
+    try:
+        for spec, dataset in specs:
+            key = spec.name
+            if dataset == "generated":
+                key = f"generated_{spec.name}_seed{seed}" + (f"_size{size}" if size else "")
+            kwargs: dict[str, Any] = {}
+            if offline:
+                from langchain_latm.benchmarks.throughput import (
+                    constant_answer_model,
+                    snippet_copying_user,
+                )
+                from langchain_latm.tasks import recorded_session_path
+                from langchain_latm.testing import ReplayChatModel
 
+                try:
+                    session = recorded_session_path(spec.name, data_dir)
+                    maker = ReplayChatModel.from_transcript(session)
+                except LATMError as exc:
+                    raise _fail(f"--offline needs a recorded session: {exc}") from exc
+                kwargs.update(
+                    maker_llm=maker,
+                    user_llm=snippet_copying_user(latency_s=0.0),
+                    strong_llm=constant_answer_model(model_name="scripted-strong"),
+                    strong_price_as=strong_price_as or "gpt-4",
+                    user_price_as=user_price_as or "gpt-3.5-turbo",
+                )
+                cot_user = constant_answer_model()
+            else:
+                from langchain_latm.models import load_chat_model
+
+                kwargs.update(
+                    maker_llm=load_chat_model(maker_model, base_url=base_url, temperature=0.3),
+                    user_llm=load_chat_model(user_model, base_url=base_url, temperature=0.0),
+                    strong_price_as=strong_price_as,
+                    user_price_as=user_price_as,
+                )
+                if strong_model:
+                    kwargs["strong_llm"] = load_chat_model(strong_model, base_url=base_url,
+                                                           temperature=0.0)
+                cot_user = None
+            results = resume or out_dir / f"accuracy_{key}.jsonl"
             try:
-                maker = ReplayChatModel.from_transcript(recorded_session_path(spec.name, data_dir))
-            except LATMError as exc:
-                raise _fail(f"--offline needs a recorded session: {exc}") from exc
-            kwargs.update(
-                maker_llm=maker,
-                user_llm=snippet_copying_user(latency_s=0.0),
-                strong_llm=constant_answer_model(model_name="scripted-strong"),
-                strong_price_as=strong_price_as or "gpt-4",
-                user_price_as=user_price_as or "gpt-3.5-turbo",
-            )
-            cot_user = constant_answer_model()
-        else:
-            from langchain_latm.models import load_chat_model
-
-            kwargs.update(
-                maker_llm=load_chat_model(maker_model, base_url=base_url, temperature=0.3),
-                user_llm=load_chat_model(user_model, base_url=base_url, temperature=0.0),
-                strong_price_as=strong_price_as,
-                user_price_as=user_price_as,
-            )
-            if strong_model:
-                kwargs["strong_llm"] = load_chat_model(strong_model, base_url=base_url,
-                                                       temperature=0.0)
-            cot_user = None
-        results = resume or out_dir / f"accuracy_{key}.jsonl"
-        try:
-            report = run_accuracy_benchmark(
-                spec, methods=chosen, results_path=results, task_key=key, dataset=dataset,
-                repository=repository, data_dir=data_dir, limit=limit,
-                concurrency=concurrency, prices=price_table, offline=offline,
-                progress=progress, console=console, cot_llm=cot_user, **kwargs,
-            )
-        except (LATMError, ValueError) as exc:
-            raise _fail(f"{spec.name}: {exc}") from exc
-        report.write_json(out_dir / f"accuracy_{key}.json")
-        reports.append(report)
+                report = run_accuracy_benchmark(
+                    spec, methods=chosen, results_path=results, task_key=key, dataset=dataset,
+                    repository=repository, data_dir=data_dir, limit=limit,
+                    concurrency=concurrency, prices=price_table, offline=offline,
+                    progress=progress, console=console, cot_llm=cot_user, **kwargs,
+                )
+            except (LATMError, ValueError) as exc:
+                raise _fail(f"{spec.name}: {exc}") from exc
+            report.write_json(out_dir / f"accuracy_{key}.json")
+            reports.append(report)
+    finally:
+        if repository is not None:
+            repository.close()
     _print_accuracy(reports, console)
     path = _write_report(out_dir)
     console.print(f"report: {path}")

@@ -183,3 +183,28 @@ def test_cli_offline_accuracy_and_report(data_dir: Path, tmp_path: Path) -> None
     report = runner.invoke(app, ["bench", "report", "--out-dir", str(tmp_path)])
     assert report.exit_code == 0, report.output
     assert "| word_sorting | 4 |" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_accuracy_offline_stores_the_tool_in_the_given_repository(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from langchain_latm.cli.bench import register
+    from langchain_latm.repository import ToolRepository
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """Test root."""
+
+    register(app)
+    args = ["bench", "accuracy", "--offline", "--task", "word_sorting", "--limit", "2",
+            "--methods", "latm", "--repo", str(tmp_path / "repo"), "--data-dir", str(data_dir),
+            "--out-dir", str(tmp_path / "out"), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with ToolRepository(tmp_path / "repo") as repo:
+        assert [t.task for t in repo.list()] == ["word_sorting"]
