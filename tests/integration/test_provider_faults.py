@@ -18,6 +18,7 @@ from typing import Any
 
 import openai
 import pytest
+from bench_results import record
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
@@ -32,9 +33,6 @@ from langchain_latm.reliability import (
 from langchain_latm.testing.fault_server import FaultInjectingServer, Reply, transient_fault_script
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench" / "results" / "faults.json"
 
 
 def llm_for(srv: FaultInjectingServer, **kw: Any) -> Any:
@@ -206,18 +204,6 @@ def test_retry_policy_on_a_model_node_with_the_real_client() -> None:
 
 
 # ---------------------------------------------------------------------------- batch
-def _merge_results(key: str, value: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data: dict[str, Any] = {}
-    if RESULTS.exists():
-        try:
-            data = json.loads(RESULTS.read_text())
-        except json.JSONDecodeError:
-            data = {}
-    data[key] = value
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 @pytest.mark.bench
 def test_batch_with_20_percent_transient_faults_all_succeed() -> None:
     n = int(os.environ.get("LATM_FAULT_BATCH", "200"))
@@ -268,10 +254,7 @@ def test_batch_with_20_percent_transient_faults_all_succeed() -> None:
         "latency_p95_s": round(latencies[int(0.95 * (n - 1))], 3),
         "latency_max_s": round(latencies[-1], 3),
     }
-    _merge_results("model_level", figures)
-    print("\nraw model level, 20% transient faults:")
-    for k, v in figures.items():
-        print(f"  {k:22} {v}")
+    record("faults.json", "model_level", figures)
 
 
 # ---------------------------------------------------------------------------- library level
@@ -427,7 +410,4 @@ def test_tool_user_batch_with_20_percent_transient_faults(data_dir: Path) -> Non
         "concurrency": 8,
         "wall_s": round(wall, 2),
     }
-    _merge_results("tool_user_level", figures)
-    print("\ntool user, 20% transient faults:")
-    for k, v in figures.items():
-        print(f"  {k:22} {v}")
+    record("faults.json", "tool_user_level", figures)

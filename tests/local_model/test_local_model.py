@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_results import record
 
 from langchain_latm.models import load_chat_model
 from langchain_latm.reliability import is_truncated
 from langchain_latm.schemas import Answer, UseCase, WrappedTool
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench" / "results" / "faults.json"
 N_QUESTIONS = 10
 MAX_TOKENS = 192
 MODEL_TIMEOUT_S = 60.0  # per HTTP request; no client retries: a slow local server stays slow
@@ -170,8 +169,4 @@ def test_tool_user_on_ten_word_sorting_questions(
         "per_question_s": [r["seconds"] for r in rows],
         "repository_unchanged": True,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["local_model"] = figures
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    print("\nlocal model (plumbing, not accuracy):", json.dumps(figures, indent=2))
+    record("faults.json", "local_model", figures)  # plumbing figures, not accuracy
