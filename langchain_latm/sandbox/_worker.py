@@ -391,6 +391,11 @@ class Config:
         # call filling its disk space leaves the others theirs
         self.call_tmp_mb = max(1, int(raw.get("call_tmp_mb",
                                               max(self.file_size_mb, self.tmp_size_mb // 8))))
+        # and holds at most this many files, directories and links (tmpfs counts each hard
+        # link as an inode): emptying a slot stays a few milliseconds of the worker's time
+        # instead of seconds for millions of empty files or links
+        self.call_tmp_inodes = max(16, int(raw.get("call_tmp_inodes", 4096)))
+        self.tmp_inodes = max(self.call_tmp_inodes, int(raw.get("tmp_inodes", 65536)))
         # after a result, wait this long for the host's next request before forking a spare
         # while no call runs (a sequential caller sends it within a millisecond or so)
         self.replenish_idle = max(0.0, float(raw.get("replenish_idle", 0.02)))
@@ -502,7 +507,7 @@ def _ensure_mount_ns() -> None:
     MOUNT_NS = True
 
 
-def private_tmp(lib_dirs: list[str], size_mb: int) -> str:
+def private_tmp(lib_dirs: list[str], size_mb: int, inodes: int) -> str:
     """Give the worker (and its children) an empty, size-limited tmpfs as ``/tmp``.
 
     The host's ``/tmp`` disappears for the sandbox, a call cannot fill the host's disk, and
@@ -517,7 +522,8 @@ def private_tmp(lib_dirs: list[str], size_mb: int) -> str:
         st = mkdtemp(f"latm-stage{i}-", tmp)
         _mount(d, st, None, MS_BIND | MS_REC)
         staged.append((d, st))
-    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size_mb}m")
+    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"mode=1777,size={size_mb}m,nr_inodes={inodes}")
     for d, st in staged:
         os.makedirs(d, 0o755, exist_ok=True)
         _mount(st, d, None, MS_BIND | MS_REC)
@@ -1224,7 +1230,8 @@ class Worker:
         if LAYERS.get("private_tmp") == "ok":  # we may mount: a slot is its own tmpfs
             try:
                 _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
-                       f"mode={'711' if IS_ROOT else '700'},size={CONFIG.call_tmp_mb}m")
+                       f"mode={'711' if IS_ROOT else '700'},size={CONFIG.call_tmp_mb}m,"
+                       f"nr_inodes={CONFIG.call_tmp_inodes}")
             except LayerError as exc:  # the shared /tmp's size limit still applies
                 sys.stderr.write(f"latm-sandbox: no tmpfs of its own for {path}: {exc}\n")
         ruleset = -1
@@ -1711,7 +1718,7 @@ def main() -> None:
     lib_dirs = [p for p in sys.path if p and os.path.isdir(p)]
     if IS_ROOT or "network_namespace" in ACTIVE:  # root, or inside our own user namespace
         try:
-            LAYERS["private_tmp"] = private_tmp(lib_dirs, CONFIG.tmp_size_mb)
+            LAYERS["private_tmp"] = private_tmp(lib_dirs, CONFIG.tmp_size_mb, CONFIG.tmp_inodes)
         except (LayerError, OSError) as exc:
             LAYERS["private_tmp"] = f"using the host's temporary directory: {exc}"
     else:

@@ -861,6 +861,27 @@ def test_a_call_filling_its_disk_space_leaves_other_calls_theirs() -> None:
     assert err == 28 and written <= 64  # ENOSPC at its own 32 MiB, not the shared 256 MiB
 
 
+def test_a_call_cannot_leave_millions_of_links_for_the_worker_to_remove() -> None:
+    """Empty files and hard links cost no space; a slot's tmpfs caps their number (tmpfs
+    counts each link as an inode), so emptying a slot never blocks the worker for seconds
+    and a short call right after is served at once."""
+    links = ("import os\nopen('a', 'w').close()\nn = 0\ntry:\n"
+             "    while n < 200_000:\n        os.link('a', f'l{n}'); n += 1\n"
+             "except OSError as exc:\n    err = exc.errno\n")
+    with SandboxExecutor(timeout=20) as own:
+        if not any(lay.name == "private_tmp" and lay.active
+                   for lay in own.isolation_report().layers):
+            pytest.skip("this machine gives the worker no private /tmp (no mounts)")
+        res = own.run(links, "ans = [n, err]")
+        assert res.ok, res.error
+        made, err = res.answer
+        assert err == 28 and made < 4096  # ENOSPC at the slot's inode cap
+        # the 1 s timeout covers the wait for the worker too (cleaning up after the call)
+        after = own.run("", "ans = 'fine'", timeout=1.0)
+        assert after.ok and after.answer == "fine", after.error
+        assert own.restarts == 0
+
+
 def test_tempfile_in_a_call_uses_its_private_directory(ex: SandboxExecutor) -> None:
     res = ex.run("import os, tempfile", "ans = [tempfile.gettempdir() == os.getcwd(), "
                  "os.path.dirname(tempfile.mkstemp()[1]) == os.getcwd()]")
