@@ -839,47 +839,54 @@ def test_concurrent_calls_cannot_read_each_others_directory(ex: SandboxExecutor)
     assert scheme_matches, "the directory naming scheme changed: update this test"
 
 
-def test_a_call_filling_its_disk_space_leaves_other_calls_theirs() -> None:
+@pytest.fixture()
+def own_tmpfs() -> Iterator[SandboxExecutor]:
+    """A fresh executor whose calls each get a tmpfs of their own (needs mounts)."""
+    with SandboxExecutor(timeout=20) as own:
+        if not any(lay.name == "private_tmp" and lay.active
+                   for lay in own.isolation_report().layers):
+            pytest.skip("this machine gives the worker no private /tmp (no mounts)")
+        yield own
+
+
+def test_a_call_filling_its_disk_space_leaves_other_calls_theirs(
+    own_tmpfs: SandboxExecutor,
+) -> None:
     """Where the worker can mount, each call's directory is a small tmpfs of its own."""
     fill = ("import os\nwritten = 0\ntry:\n    for i in range(64):\n"
             "        with open(f'f{i}', 'wb') as fh:\n            fh.write(b'x' * (8 << 20))\n"
             "        written += 8\nexcept OSError as exc:\n    err = exc.errno\n"
             "import time\ntime.sleep(1.0)")
-    with SandboxExecutor(timeout=20) as own:
-        if not any(lay.name == "private_tmp" and lay.active
-                   for lay in own.isolation_report().layers):
-            pytest.skip("this machine gives the worker no private /tmp (no mounts)")
-        filler = threading.Thread(target=lambda: out.append(own.run(fill, "ans = [written, err]")))
-        out: list[ExecutionResult] = []
-        filler.start()
-        time.sleep(0.5)  # the filler has hit its limit and holds its space
-        other = own.run("", "open('small', 'wb').write(b'y' * (4 << 20))\nans = 'fine'")
-        filler.join(30)
+    out: list[ExecutionResult] = []
+    filler = threading.Thread(
+        target=lambda: out.append(own_tmpfs.run(fill, "ans = [written, err]")))
+    filler.start()
+    time.sleep(0.5)  # the filler has hit its limit and holds its space
+    other = own_tmpfs.run("", "open('small', 'wb').write(b'y' * (4 << 20))\nans = 'fine'")
+    filler.join(30)
     assert other.ok and other.answer == "fine", other.error
     assert out and out[0].ok, out
     written, err = out[0].answer
     assert err == 28 and written <= 64  # ENOSPC at its own 32 MiB, not the shared 256 MiB
 
 
-def test_a_call_cannot_leave_millions_of_links_for_the_worker_to_remove() -> None:
+def test_a_call_cannot_leave_millions_of_links_for_the_worker_to_remove(
+    own_tmpfs: SandboxExecutor,
+) -> None:
     """Empty files and hard links cost no space; a slot's tmpfs caps their number (tmpfs
     counts each link as an inode), so emptying a slot never blocks the worker for seconds
     and a short call right after is served at once."""
     links = ("import os\nopen('a', 'w').close()\nn = 0\ntry:\n"
              "    while n < 200_000:\n        os.link('a', f'l{n}'); n += 1\n"
              "except OSError as exc:\n    err = exc.errno\n")
-    with SandboxExecutor(timeout=20) as own:
-        if not any(lay.name == "private_tmp" and lay.active
-                   for lay in own.isolation_report().layers):
-            pytest.skip("this machine gives the worker no private /tmp (no mounts)")
-        res = own.run(links, "ans = [n, err]")
-        assert res.ok, res.error
-        made, err = res.answer
-        assert err == 28 and made < 4096  # ENOSPC at the slot's inode cap
-        # the 1 s timeout covers the wait for the worker too (cleaning up after the call)
-        after = own.run("", "ans = 'fine'", timeout=1.0)
-        assert after.ok and after.answer == "fine", after.error
-        assert own.restarts == 0
+    res = own_tmpfs.run(links, "ans = [n, err]")
+    assert res.ok, res.error
+    made, err = res.answer
+    assert err == 28 and made < 4096  # ENOSPC at the slot's inode cap
+    # the 1 s timeout covers the wait for the worker too (cleaning up after the call)
+    after = own_tmpfs.run("", "ans = 'fine'", timeout=1.0)
+    assert after.ok and after.answer == "fine", after.error
+    assert own_tmpfs.restarts == 0
 
 
 def test_tempfile_in_a_call_uses_its_private_directory(ex: SandboxExecutor) -> None:
