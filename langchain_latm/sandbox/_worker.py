@@ -146,6 +146,17 @@ X86_64_DENY = {
     # scheduling of any process (same uid: other calls, or the host where it is not root)
     "setpriority": 141, "sched_setparam": 142, "sched_setscheduler": 144,
     "sched_setaffinity": 203, "sched_setattr": 314, "ioprio_set": 251,
+    # channels between calls that Landlock and the network namespace leave open: System V
+    # IPC and POSIX message queues (shared by every call, and they outlive it), naming or
+    # reaching a Unix socket by path, and watching another call's (or the host's) files
+    "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65,
+    "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
+    "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243,
+    "mq_notify": 244, "mq_getsetattr": 245, "bind": 49, "connect": 42, "listen": 50,
+    "accept": 43, "accept4": 288, "inotify_init": 253, "inotify_init1": 294,
+    "inotify_add_watch": 254, "fanotify_mark": 301,
+    # newer mount and file-attribute calls
+    "open_tree_attr": 467, "file_setattr": 469,
 }
 NR_CLONE, NR_CLONE3, NR_KILL, NR_TGKILL = 56, 435, 62, 234
 NR_PRLIMIT64, NR_SOCKETPAIR, NR_IOCTL, NR_PRCTL = 302, 53, 16, 157
@@ -179,7 +190,8 @@ def _ins(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
 
 
-LD_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+LD_ABS, JEQ, JGE, JSET, RET, ALU_AND = 0x20, 0x15, 0x35, 0x45, 0x06, 0x54
+AF_UNIX, SOCK_STREAM, SOCK_TYPE_MASK = 1, 1, 0xF
 
 
 def _arg_lo(i: int) -> int:
@@ -234,10 +246,14 @@ def build_seccomp_filter(mypid: int) -> bytes:
         _ins(JEQ, 0, 1, 0),
         _ins(RET, 0, 0, RET_ALLOW),
         _ins(RET, 0, 0, eperm),
-        # socketpair: AF_UNIX only (unnamed pairs reach nothing)
-        _ins(JEQ, 0, 4, NR_SOCKETPAIR),
+        # socketpair: AF_UNIX streams only. A connected stream pair reaches nothing else; a
+        # datagram socket could be re-targeted (sendto a path) at another call's socket
+        _ins(JEQ, 0, 7, NR_SOCKETPAIR),
         _ins(LD_ABS, 0, 0, _arg_lo(0)),
-        _ins(JEQ, 0, 1, 1),
+        _ins(JEQ, 0, 4, AF_UNIX),
+        _ins(LD_ABS, 0, 0, _arg_lo(1)),
+        _ins(ALU_AND, 0, 0, SOCK_TYPE_MASK),  # drop SOCK_CLOEXEC / SOCK_NONBLOCK
+        _ins(JEQ, 0, 1, SOCK_STREAM),
         _ins(RET, 0, 0, RET_ALLOW),
         _ins(RET, 0, 0, eperm),
         # ioctl: no terminal injection
@@ -1439,9 +1455,14 @@ class Worker:
                 return
         duration = time.monotonic() - call.started
         if not call.eof:
-            os.set_blocking(call.rfd, True)
+            # the child is gone, so all it wrote is in the pipe: drain it without blocking
+            # (a copy of the write end held elsewhere must never make the worker wait)
+            os.set_blocking(call.rfd, False)
             while True:
-                chunk, used = _read_chunk(call.rfd)
+                try:
+                    chunk, used = _read_chunk(call.rfd)
+                except BlockingIOError:
+                    break
                 if not used:
                     break
                 call.chunks.append((chunk, used))

@@ -108,6 +108,9 @@ BENIGN = [
     ("threads", "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) "
      "for i in range(4)]\nfor t in ts: t.start()\nfor t in ts: t.join()", "ans = sorted(out)",
      [0, 1, 2, 3]),
+    # an event loop wakes itself through an AF_UNIX stream socketpair (the one kind allowed)
+    ("asyncio", "import asyncio\nasync def double(x):\n    await asyncio.sleep(0)\n"
+     "    return 2 * x", "ans = asyncio.run(double(21))", 42),
 ]
 
 

@@ -292,6 +292,34 @@ def _attacks(marker_path: str) -> list[Attack]:
                "ans = 'ESCAPED'", ("PermissionError",)),
         Attack("idle_the_host", f"import os\nos.sched_setscheduler({host_pid}, os.SCHED_IDLE, "
                "os.sched_param(0))\nans = 'ESCAPED'", ("PermissionError",)),
+        # channels between calls that Landlock and the network namespace do not cover
+        Attack("sysv_shared_memory_outlives_the_call",
+               "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.shmget(0x5eed, 4096, 0o1666) < 0:\n"
+               "    raise OSError(ctypes.get_errno(), 'shmget')\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("sysv_message_queue", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.msgget(0x5eed, 0o1666) < 0:\n"
+               "    raise OSError(ctypes.get_errno(), 'msgget')\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("sysv_semaphore", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.semget(0x5eed, 1, 0o1666) < 0:\n"
+               "    raise OSError(ctypes.get_errno(), 'semget')\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("posix_message_queue", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.syscall(240, b'latm', 0o102, 0o600, None) < 0:\n"
+               "    raise OSError(ctypes.get_errno(), 'mq_open')\nans = 'ESCAPED'",
+               ("PermissionError",)),
+        Attack("datagram_socket_to_a_path", "import socket\n"
+               "a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+               "a.sendto(b'x', '/dev/log')\nans = 'ESCAPED'", ("PermissionError",)),
+        Attack("name_a_socket_for_other_calls", "import os, socket\na, b = socket.socketpair()\n"
+               "a.bind(os.getcwd() + '/s')\nans = 'ESCAPED'", ("PermissionError",)),
+        Attack("watch_other_calls_files",
+               "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+               "if libc.inotify_init1(0) < 0:\n"
+               "    raise OSError(ctypes.get_errno(), 'inotify_init1')\nans = 'ESCAPED'",
+               ("PermissionError",)),
         Attack("swap_json_encoder",
                "import json\njson.dumps = lambda *a, **k: '\"FORGED\"'\nans = 'real'",
                may_succeed=True, check=lambda r: r.answer == "real"),
