@@ -874,7 +874,7 @@ def run_program(code: str, snippet: str, require_answer: bool) -> dict[str, Any]
         result.update(error_type="MemoryError", error_message="the memory limit was exceeded")
         return result
     except BaseException as exc:  # noqa: BLE001 - every failure of the program is reported
-        result.update(error_type=type(exc).__name__, error_message=_describe(exc))
+        result.update(error_type=type(exc).__name__[:200], error_message=_describe(exc))
         return result
     finally:
         result["stdout"] = out.text()

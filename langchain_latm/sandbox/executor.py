@@ -133,6 +133,17 @@ class IsolationReport(BaseModel):
         return not self.missing
 
 
+def _valid_text(value: Any) -> Any:
+    """``value`` with lone surrogates in its strings (and keys) as backslash escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_valid_text(item) for item in value]
+    if isinstance(value, dict):
+        return {_valid_text(key): _valid_text(item) for key, item in value.items()}
+    return value
+
+
 class _ChildResult(BaseModel):
     """What a child reports about its own run (untrusted: validated strictly)."""
 
@@ -1020,9 +1031,14 @@ def _verdict(reply: _WorkerReply, limit: float, duration: float,
                                duration_s=duration)
     child: _ChildResult | None = None
     problem = ""
+    # lone surrogates (an undecodable file name, say) arrive as JSON escapes; they are not
+    # valid text, so they become visible backslash escapes before anything is validated
+    raw = reply.raw or ""
+    surrogates = "\\ud" in raw or "\\uD" in raw
     if reply.raw:
         try:
-            child = _ChildResult.model_validate(json.loads(reply.raw))
+            report = json.loads(reply.raw)
+            child = _ChildResult.model_validate(_valid_text(report) if surrogates else report)
         except (ValueError, RecursionError, ValidationError) as exc:
             problem = f"{type(exc).__name__}"
     if reply.signal is not None:
@@ -1057,6 +1073,8 @@ def _verdict(reply: _WorkerReply, limit: float, duration: float,
         try:
             answer = json.loads(child.answer_json, parse_constant=_reject_constant,
                                 parse_float=_finite_float)
+            if surrogates:
+                answer = _valid_text(answer)
         except (ValueError, RecursionError) as exc:
             return ExecutionResult(ok=False, error_type="NonJSONAnswer",
                                    error_message=f"the answer could not be decoded: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import shutil
 import signal
@@ -943,3 +944,20 @@ def test_worker_warm_up_modes_leave_no_trace(warm_up: object) -> None:
         assert child["stdout"] == "mine\n"
         assert json.loads(child["answer_json"]) == [["sys"], True]
         assert reply["cpu"] > 0
+
+
+def test_lone_surrogates_come_back_as_valid_text(ex: SandboxExecutor) -> None:
+    """An undecodable file name gives Python a lone surrogate; results must stay valid text."""
+    res = ex.run("import os\nopen(b'\\xff.txt', 'w').close()\nprint('\\udcff')",
+                 "ans = os.listdir('.')")
+    assert res.ok, res.error
+    assert res.answer == ["\\udcff.txt"] and res.stdout == "\\udcff\n"
+    assert json.loads(res.model_dump_json())["answer"] == ["\\udcff.txt"]
+    err = ex.run("", "raise ValueError('bad byte: \\udcff')")
+    assert err.error_type == "ValueError" and "bad byte: \\udcff" in err.error_message
+    err.model_dump_json()
+
+
+def test_a_very_long_exception_name_is_cut_not_called_a_forgery(ex: SandboxExecutor) -> None:
+    res = ex.run(f"class {'E' * 300}(Exception): pass", f"raise {'E' * 300}('x')")
+    assert res.error_type == "E" * 200, res.error
