@@ -12,7 +12,8 @@ Protocol (one JSON object per line):
 * host -> worker, first line: ``{"config": {...}}``. Ready spares' request pipes are lent to
   the host over a Unix socket; the host writes a call (code, snippet, limits) straight into
   one and tells us ``{"op": "started", "id", "pid", "timeout"}``. With none to hand it asks
-  ``{"op": "lend", "id"}`` and waits for the next.
+  ``{"op": "lend", "id"}`` and waits for the next. ``{"op": "cancel", "id"}`` kills a
+  call whose caller went away.
 * worker -> host: ``{"kind": "ready", "layers": {...}, ...}`` once, then per call
   ``{"kind": "result", "id", "raw_bytes", "exit_code", "signal", "timed_out", "overflow",
   "survivors", "duration"}`` followed by ``raw_bytes`` bytes: the child's result text, passed
@@ -1543,6 +1544,10 @@ class Worker:
                            "exit_code": None, "signal": None, "timed_out": False,
                            "overflow": False, "survivors": False, "duration": 0.0,
                            "spawn_error": f"{type(exc).__name__}: {exc}"})
+        elif op == "cancel":  # the host's caller went away: stop its call now
+            cid = str(req.get("id", ""))
+            for call in [c for c in self.calls.values() if c.cid == cid]:
+                self.finish(call, timed_out=True)
         elif op == "status":
             self.send({"kind": "status", "id": str(req.get("id", "")),
                        "spares": [sp.pid for sp in self.spares] + list(self.lent),

@@ -530,6 +530,12 @@ class _Worker:
         with self._cond:
             self._pending.pop(call_id, None)
 
+    def cancel(self, call_id: str) -> None:
+        """Give up on a started call: the worker kills its child (unknown ids are ignored)."""
+        self.forget(call_id)
+        with contextlib.suppress(_WorkerDied):  # a dead worker took its children with it
+            self._send({"op": "cancel", "id": call_id})
+
     def kill(self) -> None:
         self.dead = True
         self._close_lent()
@@ -894,9 +900,13 @@ class SandboxExecutor:
                 continue
             except TimeoutError:
                 worker.forget(request["id"])
+                self._check_open()
                 self._recycle(worker)
                 return _timeout_result(limit, time.perf_counter() - t0, host_side=True)
-            return _verdict(reply, limit, time.perf_counter() - t0, self._config)
+            result = _verdict(reply, limit, time.perf_counter() - t0, self._config)
+            if not result.ok:
+                self._check_open()  # not a verdict on the program: close() stopped it
+            return result
         raise SandboxError(f"the sandbox worker died twice while running a call: {last}")
 
     async def arun(self, code: str, snippet: str = "", timeout: float | None = None, *,
@@ -930,18 +940,25 @@ class SandboxExecutor:
             try:
                 fut = worker.try_start_call(request)
                 if fut is None:  # no spare at hand: wait for one without blocking the loop
-                    fut = await asyncio.to_thread(
-                        worker.start_call, request, time.monotonic() + limit + _GRACE_S)
+                    fut = await _start_in_thread(worker, request,
+                                                 time.monotonic() + limit + _GRACE_S)
                 worker.ensure_pump()
                 reply = await asyncio.wait_for(asyncio.wrap_future(fut), limit + _GRACE_S)
+            except asyncio.CancelledError:  # the caller went away: so does the call's child
+                worker.cancel(request["id"])
+                raise
             except _WorkerDied as exc:
                 last = exc
                 continue
             except TimeoutError:
                 worker.forget(request["id"])
+                self._check_open()
                 self._recycle(worker)
                 return _timeout_result(limit, time.perf_counter() - t0, host_side=True)
-            return _verdict(reply, limit, time.perf_counter() - t0, self._config)
+            result = _verdict(reply, limit, time.perf_counter() - t0, self._config)
+            if not result.ok:
+                self._check_open()  # not a verdict on the program: close() stopped it
+            return result
         raise SandboxError(f"the sandbox worker died twice while running a call: {last}")
 
     def run_many(self, calls: Iterable[tuple[str, str]], timeout: float | None = None, *,
@@ -970,6 +987,10 @@ class SandboxExecutor:
             t.join()
         return [r for r in results if r is not None]
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("the SandboxExecutor was closed while the call was running")
+
     def _recycle(self, worker: _Worker) -> None:
         """Kill a worker that stopped answering; the next call starts a new one."""
         with self._lock:
@@ -977,6 +998,25 @@ class SandboxExecutor:
                 self._worker = None
                 self._restarts += 1
         worker.kill()
+
+
+async def _start_in_thread(worker: _Worker, request: dict[str, Any],
+                           deadline: float) -> Future[Any]:
+    """``worker.start_call`` in a thread, cancelling the call if the caller goes first.
+
+    A cancelled caller does not stop the thread, which may still start the call: it is then
+    cancelled as soon as it has started.
+    """
+    starting = asyncio.ensure_future(asyncio.to_thread(worker.start_call, request, deadline))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        def cancel_started(task: asyncio.Future[Future[Any]]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                worker.cancel(request["id"])
+
+        starting.add_done_callback(cancel_started)
+        raise
 
 
 def _reject_constant(name: str) -> Any:

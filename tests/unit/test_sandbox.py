@@ -961,3 +961,56 @@ def test_lone_surrogates_come_back_as_valid_text(ex: SandboxExecutor) -> None:
 def test_a_very_long_exception_name_is_cut_not_called_a_forgery(ex: SandboxExecutor) -> None:
     res = ex.run(f"class {'E' * 300}(Exception): pass", f"raise {'E' * 300}('x')")
     assert res.error_type == "E" * 200, res.error
+
+
+def _wait_for_running(executor: SandboxExecutor, count: int, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while len(executor.worker_status()["running"]) != count:
+        assert time.monotonic() < deadline, executor.worker_status()
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("spares", [2, 0], ids=["lent_spare", "waiting_for_a_spare"])
+async def test_cancelling_arun_stops_the_call(spares: int) -> None:
+    """A cancelled caller takes its call with it, also when it was cancelled while the call
+    was still being started (with no spares the start waits in a thread)."""
+    with SandboxExecutor(spares=spares) as own:
+        await own.arun("", "ans = 0")
+        long = "import time\ntime.sleep(60)"
+        task = asyncio.ensure_future(own.arun(long, "ans = 1", timeout=120))
+        await asyncio.to_thread(_wait_for_running, own, 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(_wait_for_running, own, 0, 5.0)
+        # cancelled at once, before the call could have started
+        early = asyncio.ensure_future(own.arun(long, "ans = 2", timeout=120))
+        await asyncio.sleep(0)
+        early.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await early
+        await asyncio.sleep(0.5)  # time for a start that was still under way
+        await asyncio.to_thread(_wait_for_running, own, 0, 5.0)
+        assert (await own.arun("", "ans = 3")).answer == 3
+        assert own.restarts == 0
+
+
+def test_closing_under_a_running_call_is_a_sandbox_error_not_a_verdict() -> None:
+    own = SandboxExecutor()
+    own.start()
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(own.run("import time\ntime.sleep(30)", "ans = 1", timeout=60))
+        except SandboxError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    _wait_for_running(own, 1)
+    own.close()
+    caller.join(10)
+    assert not caller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], SandboxError), outcome
+    assert "closed" in str(outcome[0])
