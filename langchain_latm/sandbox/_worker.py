@@ -66,6 +66,12 @@ PRELOAD = (
 )
 
 NOBODY = 65534
+# As root, each slot's children run as a uid of their own: uids count threads
+# (RLIMIT_NPROC) and own files and processes, so concurrent calls must not share one. A
+# worker takes a block of CALL_UIDS_PER_WORKER uids from its pid, above the ranges that
+# distributions give to users and systemd to dynamic users.
+CALL_UID_BASE = 0x40000000
+CALL_UIDS_PER_WORKER = 64
 # a spare's first byte on its result pipe: isolated (and warmed up), waiting for its call;
 # never the first byte of a report, which starts with the hex nonce
 READY = b"R"
@@ -552,10 +558,11 @@ def expose_library(lib_dirs: list[str], staging_root: str) -> str:
     """Let the uid-dropped child read the interpreter's library.
 
     When the interpreter lives under a private directory (``/root/.pyenv`` for instance), a
-    child running as ``nobody`` cannot import modules the worker has not preloaded. As root the
-    worker enters its own mount namespace, covers each private ancestor with an empty tmpfs (so
-    the rest of that home directory disappears for the worker and its children) and bind-mounts
-    just the library directories back, read-only. Returns a description for the report.
+    child running as an unprivileged uid cannot import modules the worker has not preloaded.
+    As root the worker enters its own mount namespace, covers each private ancestor with an
+    empty tmpfs (so the rest of that home directory disappears for the worker and its
+    children) and bind-mounts just the library directories back, read-only. Returns a
+    description for the report.
     """
     if not IS_ROOT:
         return "not needed (not running as root)"
@@ -1006,8 +1013,15 @@ _CHILD_SIGNALS = tuple((int(sig), int(handler)) for sig, handler in (
     (signal.SIGXFSZ, signal.SIG_IGN), (signal.SIGPIPE, signal.SIG_IGN)))
 
 
+def _call_uid(slot_number: int) -> int:
+    """The uid of a slot's children (slots beyond the block share, round robin)."""
+    block = WORKER_PID % ((0x7FFFFFFF - CALL_UID_BASE) // CALL_UIDS_PER_WORKER)
+    return CALL_UID_BASE + block * CALL_UIDS_PER_WORKER + slot_number % CALL_UIDS_PER_WORKER
+
+
 def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, status: int,
-               ruleset_fd: int = -1, warm_up: bool = True, idle: bool = False) -> None:
+               ruleset_fd: int = -1, warm_up: bool = True, idle: bool = False,
+               uid: int = NOBODY) -> None:
     r"""Everything a forked child does; never returns.
 
     The child is forked *before* its call arrives (a warm spare): it applies every layer
@@ -1026,6 +1040,8 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
     ``ruleset_fd`` is the Landlock ruleset the worker built once for this child's slot
     (read-only library paths, read-write only beneath the slot directory that holds
     ``tmpdir``); without one the child builds its own ruleset (slower, same rules).
+
+    ``uid`` is the slot's own uid (and gid), taken when the worker runs as root.
     """
     fallback = nonce + (b'\n{"error_type": "MemoryError", '
                         b'"error_message": "the memory limit was exceeded"}')
@@ -1065,8 +1081,8 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         if "uid_drop" in ACTIVE and IS_ROOT:
             stage = "uid_drop"
             os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
         # die with the worker (set after the uid change, which clears it)
         stage = "parent_death_signal"
         if _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -1126,8 +1142,8 @@ class Slot:
     always starts from an empty, fresh private directory.
     """
 
-    def __init__(self, path: str, ruleset: int) -> None:
-        self.path, self.ruleset = path, ruleset
+    def __init__(self, path: str, ruleset: int, uid: int) -> None:
+        self.path, self.ruleset, self.uid = path, ruleset, uid
 
 
 class Spare:
@@ -1241,7 +1257,7 @@ class Worker:
             return self.free_slots.pop()
         self.slot_count += 1
         path = os.path.join(BASE_DIR, f"s{self.slot_count}")
-        # as root the children (uid 65534) may only traverse the slot to reach their own
+        # as root the children (the slot's uid) may only traverse the slot to reach their own
         # directory; as an ordinary user they share our uid and the slot is emptied anyway
         os.mkdir(path, 0o711 if IS_ROOT else 0o700)
         if LAYERS.get("private_tmp") == "ok":  # we may mount: a slot is its own tmpfs
@@ -1254,7 +1270,7 @@ class Worker:
         ruleset = -1
         if "landlock_fs" in ACTIVE:
             ruleset = prepare_landlock(LL_ABI, READ_PATHS, [path], ["/dev/null"])
-        return Slot(path, ruleset)
+        return Slot(path, ruleset, _call_uid(self.slot_count))
 
     def release_slot(self, slot: Slot) -> None:
         """Empty a slot whose child is gone and return it to the pool (or retire it)."""
@@ -1288,7 +1304,7 @@ class Worker:
         tmpdir = os.path.join(slot.path, f"c{self.counter}")
         os.mkdir(tmpdir, 0o700)
         if IS_ROOT and "uid_drop" in ACTIVE:
-            os.chown(tmpdir, NOBODY, NOBODY)
+            os.chown(tmpdir, slot.uid, slot.uid)
         res_r, res_w = os.pipe2(os.O_CLOEXEC)
         req_r, req_w = os.pipe2(os.O_CLOEXEC)
         nonce = os.urandom(16).hex().encode()
@@ -1302,7 +1318,7 @@ class Worker:
                 os.close(res_r)
                 os.close(req_w)
                 child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm,
-                           IDLE_SPARES and not awaited)
+                           IDLE_SPARES and not awaited, slot.uid)
             finally:
                 os._exit(71)
         os.close(res_w)

@@ -64,7 +64,7 @@ REQUIRED_LAYERS: dict[str, str] = {
     "process_group": "each call runs in its own process group, killed as a whole",
     "private_tmpdir": "each call gets a fresh private working directory, deleted afterwards",
     "rlimits": "CPU time, address space, file size, open files, threads limited",
-    "uid_drop": "child runs as an unprivileged uid (65534 when the host is root)",
+    "uid_drop": "child runs as an unprivileged uid (one per slot when the host is root)",
     "no_new_privs": "no-new-privileges set and every capability dropped",
     "landlock_fs": "Landlock: read-only interpreter library + system libs, rw only its tmpdir",
     "seccomp": "seccomp: no fork/exec/ptrace/socket/mount/namespace/signals to others",
@@ -600,10 +600,10 @@ class SandboxExecutor:
     A warm worker interpreter (started with ``python -I -S`` and an empty environment, in its
     own network namespace) forks one child per call. Before the program's first line the child
     enters its own process group and a private temporary directory, gets CPU / memory / file /
-    thread limits, drops to uid 65534 (when the host is root), sets no-new-privileges, drops
-    every capability, restricts file access with Landlock and installs a seccomp filter (no
-    process creation, exec, sockets, ptrace, mounts, or signals to other processes). Results
-    come back as JSON over a private pipe; the verdict is decided here. See
+    thread limits, drops to its slot's own uid (when the host is root), sets no-new-privileges,
+    drops every capability, restricts file access with Landlock and installs a seccomp filter
+    (no process creation, exec, sockets, ptrace, mounts, IPC, or signals to other processes).
+    Results come back as JSON over a private pipe; the verdict is decided here. See
     :meth:`isolation_report` for what is active on this machine.
 
     ``run`` executes ``code`` then ``snippet`` in one fresh ``__main__`` namespace and returns

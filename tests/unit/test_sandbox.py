@@ -1014,3 +1014,32 @@ def test_closing_under_a_running_call_is_a_sandbox_error_not_a_verdict() -> None
     assert not caller.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], SandboxError), outcome
     assert "closed" in str(outcome[0])
+
+
+def test_concurrent_calls_run_as_different_uids_so_one_cannot_use_up_anothers_threads(
+) -> None:
+    """Threads count against a uid (RLIMIT_NPROC): as root each slot has a uid of its own,
+    so a call holding every thread it may start leaves a concurrent call its own."""
+    if os.geteuid() != 0:
+        pytest.skip("the uid drop (and so a uid per slot) needs a root host")
+    hog = ("import threading, time\nthreading.stack_size(65536)\nheld = 0\ntry:\n"
+           "    while True:\n        threading.Thread(target=time.sleep, args=(3,),"
+           " daemon=True).start(); held += 1\nexcept RuntimeError:\n    pass\n"
+           "time.sleep(2)")
+    victim = ("import os, threading\nt = threading.Thread(target=print)\nt.start()\nt.join()\n"
+              "ans = os.getuid()")
+    with SandboxExecutor() as own:
+        hogs: list[ExecutionResult] = []
+        hogging = threading.Thread(
+            target=lambda: hogs.append(own.run(hog, "import os\nans = [held, os.getuid()]",
+                                               timeout=20)))
+        hogging.start()
+        _wait_for_running(own, 1)
+        time.sleep(0.5)  # the hog has reached its thread limit and holds it
+        res = own.run("", victim)
+        hogging.join(30)
+    assert hogs and hogs[0].ok, hogs
+    held, hog_uid = hogs[0].answer
+    assert held >= 32  # it really used up its limit
+    assert res.ok, res.error
+    assert res.answer != hog_uid and res.answer != 65534
