@@ -164,6 +164,8 @@ X86_64_DENY = {
     "inotify_add_watch": 254, "fanotify_mark": 301,
     # newer mount and file-attribute calls
     "open_tree_attr": 467, "file_setattr": 469,
+    # memory files live outside the call's size-limited tmpfs and its address-space limit
+    "memfd_create": 319,
 }
 NR_CLONE, NR_CLONE3, NR_KILL, NR_TGKILL = 56, 435, 62, 234
 NR_PRLIMIT64, NR_SOCKETPAIR, NR_IOCTL, NR_PRCTL = 302, 53, 16, 157

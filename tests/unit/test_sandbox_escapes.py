@@ -320,6 +320,10 @@ def _attacks(marker_path: str) -> list[Attack]:
                "if libc.inotify_init1(0) < 0:\n"
                "    raise OSError(ctypes.get_errno(), 'inotify_init1')\nans = 'ESCAPED'",
                ("PermissionError",)),
+        Attack("memory_files_beyond_the_memory_limit",
+               "import os\nfds = [os.memfd_create(f'm{i}') for i in range(60)]\n"
+               "for fd in fds:\n    os.write(fd, b'x' * (16 << 20))\nans = 'ESCAPED'",
+               ("PermissionError",)),
         Attack("swap_json_encoder",
                "import json\njson.dumps = lambda *a, **k: '\"FORGED\"'\nans = 'real'",
                may_succeed=True, check=lambda r: r.answer == "real"),
