@@ -19,10 +19,14 @@ Protocol (one JSON object per line):
   "survivors", "duration"}`` followed by ``raw_bytes`` bytes: the child's result text, passed
   on unparsed (the host decides the verdict).
 
-A call's code and results never become Python objects here: spares are forked from this
-process, and whatever its memory held (even freed) would be readable by the next calls. The
-code goes from the host straight into the child; the result is read into buffers that are
-zeroed once forwarded, and a new spare zeroes its copies of results still in flight.
+Spares are forked by a zygote: a copy of this process made at start, before any call, that
+does nothing else (``clone(CLONE_PARENT)``: the spares are still our children). So a spare
+holds none of our later state, and our own bookkeeping after each fork does not copy the pages
+the spares share with us. Where there is no zygote (not x86_64, or it died) we fork the spares
+ourselves, so a call's code and results never become Python objects here either: whatever
+this process's memory held (even freed) would be readable by the next calls. The code goes
+from the host straight into the child; the result is read into buffers that are zeroed once
+forwarded, and a spare we fork zeroes its copies of results still in flight.
 """
 
 from __future__ import annotations
@@ -426,6 +430,8 @@ class Config:
         self.replenish_idle = max(0.0, float(raw.get("replenish_idle", 0.02)))
         # spares isolate themselves under SCHED_IDLE (only where the worker may lift it again)
         self.idle_spares = bool(raw.get("idle_spares", True))
+        # spares are forked by a zygote (a copy of the worker made at start), not the worker
+        self.zygote = bool(raw.get("zygote", True))
         # a Unix socket inherited from the host: ready spares' request pipes are lent to it
         # (the host then writes a call straight into a child: one process wake-up less)
         self.spare_channel = int(raw.get("spare_channel", -1))
@@ -1133,6 +1139,122 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
         os._exit(status)
 
 
+# --- the zygote ---------------------------------------------------------------------------
+CLONE_PARENT, SIGCHLD_NR = 0x00008000, 17
+_PYAPI = ctypes.PyDLL(None, use_errno=True)  # calls keep the GIL held, as os.fork does
+_PYAPI.syscall.restype = ctypes.c_long
+_PYAPI.syscall.argtypes = [ctypes.c_long] * 6
+
+
+def _fork_for_worker() -> int:
+    """``fork()``, except that the child's parent is our parent (the worker): CLONE_PARENT.
+
+    The worker then reaps, signals and waits for the child as if it had forked it itself,
+    and the child's parent-death signal follows the worker. Python's own before/after-fork
+    steps run around the raw ``clone`` exactly as ``os.fork`` runs them.
+
+    Raises:
+        OSError: If ``clone`` failed.
+    """
+    _PYAPI.PyOS_BeforeFork()
+    pid = _PYAPI.syscall(NR_CLONE, CLONE_PARENT | SIGCHLD_NR, 0, 0, 0, 0)
+    if pid == 0:
+        _PYAPI.PyOS_AfterFork_Child()
+        return 0
+    _PYAPI.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone(CLONE_PARENT) failed")
+    return int(pid)
+
+
+# a raw clone needs the syscall's number and Python's own fork hooks (exported by the
+# interpreter); elsewhere the worker forks its spares itself
+ZYGOTE_POSSIBLE = _MACHINE == "x86_64" and all(
+    hasattr(_PYAPI, name) for name in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent",
+                                       "PyOS_AfterFork_Child"))
+_SPAWN = struct.Struct("=iiBB256s32s")  # status, uid, warm, idle, tmpdir, nonce
+
+
+def zygote_main(sock: socket.socket) -> None:
+    """Fork spares for the worker until it goes away; never returns.
+
+    The zygote is a copy of the worker taken once, at start, before any call. Spares forked
+    from it share (copy-on-write) only its pages, which it barely touches; the worker's own
+    pages then stay private to the worker, so its bookkeeping after every fork no longer
+    copies hundreds of pages. And a spare never holds a copy of the worker's later state
+    (other calls' results in flight).
+    """
+    try:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != WORKER_PID:
+            os._exit(0)
+        for fd in (0, 1, 2):  # the host's pipes stay the worker's alone
+            os.dup2(DEVNULL_FD, fd)
+        keep = sorted({sock.fileno(), DEVNULL_FD})
+        os.closerange(3, keep[0])
+        for low, high in zip(keep, [*keep[1:], 1 << 16], strict=True):
+            os.closerange(low + 1, high)
+        while True:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, _SPAWN.size, 3)
+            if len(msg) != _SPAWN.size or len(fds) < 2:
+                os._exit(0)
+            status, uid, warm, idle, raw_dir, raw_nonce = _SPAWN.unpack(msg)
+            req_r, res_w = fds[0], fds[1]
+            ruleset = fds[2] if len(fds) > 2 else -1
+            pid = _fork_for_worker()
+            if pid == 0:
+                try:
+                    sock.close()
+                    child_main(req_r, res_w, raw_dir.rstrip(b"\0").decode(),
+                               raw_nonce.rstrip(b"\0"), status, ruleset, bool(warm),
+                               bool(idle), uid)
+                finally:
+                    os._exit(71)
+            for fd in fds:
+                os.close(fd)
+            sock.send(struct.pack("=i", pid))
+    except BaseException:  # noqa: BLE001 - the worker sees the socket close and forks itself
+        os._exit(0)
+
+
+class Zygote:
+    """The worker's handle on its zygote (see :func:`zygote_main`)."""
+
+    def __init__(self) -> None:
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:
+            self.sock.close()
+            zygote_main(theirs)
+        theirs.close()
+        self.sock.settimeout(10.0)  # a stuck zygote: fork ourselves rather than hang
+
+    def spawn(self, req_r: int, res_w: int, ruleset: int, tmpdir: str, nonce: bytes,
+              status: int, warm: bool, idle: bool, uid: int) -> int:
+        """Have the zygote fork a spare; its pid (a child of ours).
+
+        Raises:
+            OSError: If the zygote is gone or its answer is not a pid.
+        """
+        fds = [req_r, res_w] + ([ruleset] if ruleset >= 0 else [])
+        socket.send_fds(self.sock, [_SPAWN.pack(status, uid, warm, idle,
+                                                tmpdir.encode(), nonce)], fds)
+        answer = self.sock.recv(4)
+        if len(answer) != 4:
+            raise OSError(errno.EPIPE, "the zygote exited")
+        pid: int = struct.unpack("=i", answer)[0]
+        if pid <= 0:
+            raise OSError(errno.ECHILD, f"the zygote answered {pid}")
+        return pid
+
+    def close(self) -> None:
+        self.sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
 # --- worker loop --------------------------------------------------------------------------
 class Slot:
     """A directory plus the Landlock ruleset that grants read-write access beneath it only.
@@ -1231,7 +1353,7 @@ def _rmtree(path: str) -> None:
 class Worker:
     """The select loop: reads requests, forks children, reaps them, answers the host."""
 
-    def __init__(self) -> None:
+    def __init__(self, zygote: Zygote | None = None) -> None:
         self.sel = selectors.DefaultSelector()
         self.calls: dict[int, Call] = {}  # by pidfd
         self.by_rfd: dict[int, Call] = {}
@@ -1250,6 +1372,7 @@ class Worker:
         # spares to keep: the configured number, raised (up to 4x) while concurrent calls
         # find the pool empty, so bursts of parallel calls stop forking on their critical path
         self.want_spares = CONFIG.spares
+        self.zygote = zygote
         # when the pool may be refilled while no call runs (pushed back by every result)
         self.replenish_at = 0.0
 
@@ -1312,15 +1435,31 @@ class Worker:
         nonce = os.urandom(16).hex().encode()
         status = 100 + os.urandom(1)[0] % 100
         warm = _should_warm_up(len(self.calls))
-        pid = os.fork()
+        idle = IDLE_SPARES and not awaited
+        if self.zygote is not None:
+            try:
+                pid = self.zygote.spawn(req_r, res_w, slot.ruleset, tmpdir, nonce, status,
+                                        warm, idle, slot.uid)
+            except OSError as exc:
+                sys.stderr.write(f"latm-sandbox: zygote failed, forking directly: {exc}\n")
+                self.zygote.close()
+                self.zygote = None
+                # a spare it may have forked before dying holds these pipes: new ones, so it
+                # reads end-of-file and exits instead of sharing our spare's call
+                for fd in (res_r, res_w, req_r, req_w):
+                    os.close(fd)
+                res_r, res_w = os.pipe2(os.O_CLOEXEC)
+                req_r, req_w = os.pipe2(os.O_CLOEXEC)
+        if self.zygote is None:
+            pid = os.fork()
         if pid == 0:  # child
             try:
                 for running in self.calls.values():  # our copy of results still in flight
                     _wipe(running.chunks)
                 os.close(res_r)
                 os.close(req_w)
-                child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm,
-                           IDLE_SPARES and not awaited, slot.uid)
+                child_main(req_r, res_w, tmpdir, nonce, status, slot.ruleset, warm, idle,
+                           slot.uid)
             finally:
                 os._exit(71)
         os.close(res_w)
@@ -1569,7 +1708,8 @@ class Worker:
         elif op == "status":
             self.send({"kind": "status", "id": str(req.get("id", "")),
                        "spares": [sp.pid for sp in self.spares] + list(self.lent),
-                       "running": [c.pid for c in self.calls.values()]})
+                       "running": [c.pid for c in self.calls.values()],
+                       "zygote": [self.zygote.pid] if self.zygote is not None else []})
 
     def drain_lines(self) -> None:
         while b"\n" in self.inbuf:
@@ -1603,6 +1743,9 @@ class Worker:
                     if not chunk:
                         self.closing = True
                         self.sel.unregister(0)
+                        if self.zygote is not None:
+                            self.zygote.close()
+                            self.zygote = None
                         for call in list(self.calls.values()):
                             self.kill(call)
                         while self.spares:
@@ -1786,7 +1929,8 @@ def main() -> None:
             if status == "ok":
                 ACTIVE.add(name)
         os.rmdir(os.path.join(BASE_DIR, "probe"))
-        worker = Worker()
+        # the zygote is copied from us before we hold anything but our configuration
+        worker = Worker(Zygote() if CONFIG.zygote and ZYGOTE_POSSIBLE else None)
         worker.inbuf += rest
         worker.send({"kind": "ready", "layers": LAYERS, "landlock_abi": LL_ABI,
                        "pid": os.getpid(), "uid": os.getuid(),

@@ -172,11 +172,12 @@ class _WorkerReply(BaseModel):
 
 
 class _WorkerStatus(BaseModel):
-    """The worker's children: idle pre-forked spares and running calls."""
+    """The worker's children: idle pre-forked spares, running calls and the zygote."""
 
     id: str
     spares: list[int]
     running: list[int]
+    zygote: list[int] = []
 
 
 class _WorkerDied(Exception):
@@ -791,24 +792,27 @@ class SandboxExecutor:
         return worker.pid if worker is not None and not worker.dead else None
 
     def worker_status(self) -> dict[str, list[int]]:
-        """Diagnostics: pids of the worker's idle spare children and of running calls.
+        """Diagnostics: pids of the worker's idle spare children, running calls and zygote.
 
         Returns:
-            ``{"spares": [...], "running": [...]}`` (both empty if no worker is running).
+            ``{"spares": [...], "running": [...], "zygote": [...]}`` (all empty if no worker
+            is running). The zygote is the worker's copy that forks the spares (none where
+            the worker forks them itself).
 
         Raises:
             SandboxError: If the worker does not answer.
         """
         worker = self._worker
         if worker is None or worker.dead:
-            return {"spares": [], "running": []}
+            return {"spares": [], "running": [], "zygote": []}
         try:
             status = worker.wait(worker.submit({"op": "status", "id": secrets.token_hex(8)}),
                                  10.0)
         except (_WorkerDied, TimeoutError) as exc:
             raise SandboxError(f"the sandbox worker did not answer: {exc}") from exc
         assert isinstance(status, _WorkerStatus)
-        return {"spares": list(status.spares), "running": list(status.running)}
+        return {"spares": list(status.spares), "running": list(status.running),
+                "zygote": list(status.zygote)}
 
     @property
     def restarts(self) -> int:

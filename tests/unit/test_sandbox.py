@@ -38,7 +38,7 @@ def call_children(ex: SandboxExecutor) -> list[int]:
     children = worker_children(pid)  # list first: a spare forked after this is harmless
     status = ex.worker_status()
     assert status["running"] == []
-    return sorted(set(children) - set(status["spares"]))
+    return sorted(set(children) - set(status["spares"]) - set(status["zygote"]))
 
 
 def worker_children(pid: int) -> list[int]:
@@ -616,7 +616,9 @@ def test_close_kills_running_calls() -> None:
     time.sleep(0.5)
     kids = executor.worker_status()["running"]
     assert kids, "the call should be running in a child"
-    kids += executor.worker_status()["spares"]
+    status = executor.worker_status()
+    assert status["zygote"], "spares should come from the zygote on x86_64"
+    kids += status["spares"] + status["zygote"]
     executor.close()
     t.join(10)
     assert not t.is_alive()
@@ -624,6 +626,52 @@ def test_close_kills_running_calls() -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(kid, 0)
     assert out and isinstance(out[0], SandboxError | ExecutionResult)
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the zygote is x86_64 only")
+def test_spares_come_from_the_zygote_but_stay_the_workers_children(
+        ex: SandboxExecutor) -> None:
+    """The zygote forks the spares with CLONE_PARENT: the worker still reaps and kills them."""
+    assert ex.run("", "ans = 1").answer == 1
+    status = ex.worker_status()
+    worker = ex.worker_pid
+    assert worker is not None and len(status["zygote"]) == 1
+    assert _ppid(status["zygote"][0]) == worker
+    assert status["spares"] and all(_ppid(pid) == worker for pid in status["spares"])
+    res = ex.run("import os", "ans = os.getppid()")
+    assert res.ok and res.answer == worker
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the zygote is x86_64 only")
+def test_a_call_cannot_signal_the_zygote(ex: SandboxExecutor) -> None:
+    zygote = ex.worker_status()["zygote"][0]
+    for sig in ("SIGKILL", "SIGSTOP"):
+        res = ex.run("import os, signal", f"os.kill({zygote}, signal.{sig})\nans = 'sent'")
+        assert not res.ok and res.error_type == "PermissionError", res
+    assert ex.worker_status()["zygote"] == [zygote]
+    assert Path(f"/proc/{zygote}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T"
+    assert ex.run("", "ans = 2").answer == 2
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the zygote is x86_64 only")
+def test_worker_forks_spares_itself_once_the_zygote_is_gone() -> None:
+    with SandboxExecutor(timeout=5.0) as fresh:
+        assert fresh.run("", "ans = 0").answer == 0
+        (zygote,) = fresh.worker_status()["zygote"]
+        os.kill(zygote, signal.SIGKILL)
+        worker = fresh.worker_pid
+        answers = [fresh.run("import os", f"ans = [{i}, os.getppid()]").answer
+                   for i in range(8)]
+        assert answers == [[i, worker] for i in range(8)]
+        assert fresh.worker_pid == worker and fresh.restarts == 0
+        assert fresh.worker_status()["zygote"] == []
+        assert call_children(fresh) == []
+        with pytest.raises(ProcessLookupError):
+            os.kill(zygote, 0)  # reaped, not left a zombie
 
 
 def test_lazy_start_and_context_manager() -> None:
@@ -724,6 +772,8 @@ def test_worker_as_ordinary_user() -> None:
             ready = driver.ready
             replies = {"a": driver.call("a", "import os", "ans = os.getuid()"),
                        "b": driver.call("b", "", "ans = open('/etc/passwd').read()")}
+            driver.send({"op": "status", "id": "s"})
+            status = driver.receive()
         finally:
             assert driver.close() == 0
     finally:
@@ -738,6 +788,9 @@ def test_worker_as_ordinary_user() -> None:
     raw_a = replies["a"]["raw"]
     assert json.loads(json.loads(raw_a)["answer_json"]) == 65534
     assert json.loads(replies["b"]["raw"])["error_type"] == "PermissionError"
+    # the zygote works without root too (x86_64): the calls above came from it
+    assert status["kind"] == "status"
+    assert len(status["zygote"]) == (1 if os.uname().machine == "x86_64" else 0)
 
 
 def test_worker_script_imports_only_the_standard_library() -> None:
@@ -944,6 +997,24 @@ def test_worker_warm_up_modes_leave_no_trace(warm_up: object) -> None:
         assert child["stdout"] == "mine\n"
         assert json.loads(child["answer_json"]) == [["sys"], True]
         assert reply["cpu"] > 0
+
+
+def test_worker_configured_without_zygote_forks_spares_itself() -> None:
+    import json
+
+    worker = str(Path(__file__).parents[2] / "langchain_latm/sandbox/_worker.py")
+    driver = _WorkerDriver([sys.executable, "-I", "-S", worker], {"zygote": False})
+    try:
+        replies = [driver.call(str(i), "import os", f"ans = [{i}, os.getppid()]")
+                   for i in range(3)]
+        driver.send({"op": "status", "id": "s"})
+        status = driver.receive()
+    finally:
+        assert driver.close() == 0
+    pid = driver.ready["pid"]
+    assert [json.loads(json.loads(r["raw"])["answer_json"]) for r in replies] == [
+        [i, pid] for i in range(3)]
+    assert status["zygote"] == [] and status["spares"]
 
 
 def test_lone_surrogates_come_back_as_valid_text(ex: SandboxExecutor) -> None:
