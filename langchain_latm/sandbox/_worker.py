@@ -1172,7 +1172,7 @@ def _fork_for_worker() -> int:
 ZYGOTE_POSSIBLE = _MACHINE == "x86_64" and all(
     hasattr(_PYAPI, name) for name in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent",
                                        "PyOS_AfterFork_Child"))
-_SPAWN = struct.Struct("=iiBB256s32s")  # status, uid, warm, idle, tmpdir, nonce
+_SPAWN = struct.Struct("=iiBB4096s32s")  # status, uid, warm, idle, tmpdir, nonce
 
 
 def zygote_main(sock: socket.socket) -> None:
@@ -1236,9 +1236,11 @@ class Zygote:
         Raises:
             OSError: If the zygote is gone or its answer is not a pid.
         """
+        path = tmpdir.encode()
+        if len(path) >= 4096 or len(nonce) > 32:  # struct would cut them short
+            raise OSError(errno.ENAMETOOLONG, f"{tmpdir!r} is too long for the zygote")
         fds = [req_r, res_w] + ([ruleset] if ruleset >= 0 else [])
-        socket.send_fds(self.sock, [_SPAWN.pack(status, uid, warm, idle,
-                                                tmpdir.encode(), nonce)], fds)
+        socket.send_fds(self.sock, [_SPAWN.pack(status, uid, warm, idle, path, nonce)], fds)
         answer = self.sock.recv(4)
         if len(answer) != 4:
             raise OSError(errno.EPIPE, "the zygote exited")
