@@ -1140,24 +1140,45 @@ def child_main(request_fd: int, result_fd: int, tmpdir: str, nonce: bytes, statu
 
 
 # --- the zygote ---------------------------------------------------------------------------
-CLONE_PARENT, SIGCHLD_NR = 0x00008000, 17
+CLONE_PARENT, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID = 0x00008000, 0x01000000, 0x00200000
+SIGCHLD_NR, NR_GETTID = 17, 186
 _PYAPI = ctypes.PyDLL(None, use_errno=True)  # calls keep the GIL held, as os.fork does
 _PYAPI.syscall.restype = ctypes.c_long
 _PYAPI.syscall.argtypes = [ctypes.c_long] * 6
+_PYAPI.pthread_self.restype = ctypes.c_void_p
+_PYAPI.pthread_self.argtypes = []
+_TCB_SCAN = 1024  # bytes of glibc's thread descriptor searched for its thread id field
 
 
-def _fork_for_worker() -> int:
+def _tid_offsets() -> set[int]:
+    """Offsets in this thread's descriptor (``pthread_self()``) that hold its thread id."""
+    tid = int(_LIBC.syscall(NR_GETTID))
+    base = _PYAPI.pthread_self()
+    raw = ctypes.string_at(base, _TCB_SCAN)
+    return {off for off in range(0, _TCB_SCAN - 3, 4)
+            if struct.unpack_from("=i", raw, off)[0] == tid}
+
+
+# where glibc keeps the main thread's id: found in the worker now and confirmed in the zygote
+# (a different id at the same offset), so the clone can update it as glibc's fork() does
+WORKER_TID_OFFSETS = _tid_offsets() if _MACHINE == "x86_64" else set()
+
+
+def _fork_for_worker(tid_address: int) -> int:
     """``fork()``, except that the child's parent is our parent (the worker): CLONE_PARENT.
 
     The worker then reaps, signals and waits for the child as if it had forked it itself,
     and the child's parent-death signal follows the worker. Python's own before/after-fork
-    steps run around the raw ``clone`` exactly as ``os.fork`` runs them.
+    steps run around the raw ``clone`` exactly as ``os.fork`` runs them, and the kernel
+    writes the child's thread id into glibc's thread descriptor (``tid_address``) as in
+    glibc's ``fork``, so pthread calls on the main thread reach the child itself.
 
     Raises:
         OSError: If ``clone`` failed.
     """
     _PYAPI.PyOS_BeforeFork()
-    pid = _PYAPI.syscall(NR_CLONE, CLONE_PARENT | SIGCHLD_NR, 0, 0, 0, 0)
+    flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD_NR
+    pid = _PYAPI.syscall(NR_CLONE, flags, 0, 0, tid_address, 0)
     if pid == 0:
         _PYAPI.PyOS_AfterFork_Child()
         return 0
@@ -1169,7 +1190,7 @@ def _fork_for_worker() -> int:
 
 # a raw clone needs the syscall's number and Python's own fork hooks (exported by the
 # interpreter); elsewhere the worker forks its spares itself
-ZYGOTE_POSSIBLE = _MACHINE == "x86_64" and all(
+ZYGOTE_POSSIBLE = _MACHINE == "x86_64" and bool(WORKER_TID_OFFSETS) and all(
     hasattr(_PYAPI, name) for name in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent",
                                        "PyOS_AfterFork_Child"))
 _SPAWN = struct.Struct("=iiBB4096s32s")  # status, uid, warm, idle, tmpdir, nonce
@@ -1194,6 +1215,10 @@ def zygote_main(sock: socket.socket) -> None:
         os.closerange(3, keep[0])
         for low, high in zip(keep, [*keep[1:], 1 << 16], strict=True):
             os.closerange(low + 1, high)
+        offsets = WORKER_TID_OFFSETS & _tid_offsets()
+        if len(offsets) != 1:  # not the layout we know: the worker forks the spares itself
+            os._exit(0)
+        tid_address = _PYAPI.pthread_self() + offsets.pop()
         while True:
             msg, fds, _flags, _addr = socket.recv_fds(sock, _SPAWN.size, 3)
             if len(msg) != _SPAWN.size or len(fds) < 2:
@@ -1201,7 +1226,7 @@ def zygote_main(sock: socket.socket) -> None:
             status, uid, warm, idle, raw_dir, raw_nonce = _SPAWN.unpack(msg)
             req_r, res_w = fds[0], fds[1]
             ruleset = fds[2] if len(fds) > 2 else -1
-            pid = _fork_for_worker()
+            pid = _fork_for_worker(tid_address)
             if pid == 0:
                 try:
                     sock.close()
@@ -1227,7 +1252,8 @@ class Zygote:
             self.sock.close()
             zygote_main(theirs)
         theirs.close()
-        self.sock.settimeout(10.0)  # a stuck zygote: fork ourselves rather than hang
+        # a stuck zygote: fork ourselves, well before the host gives up on us
+        self.sock.settimeout(2.0)
 
     def spawn(self, req_r: int, res_w: int, ruleset: int, tmpdir: str, nonce: bytes,
               status: int, warm: bool, idle: bool, uid: int) -> int:
@@ -1446,6 +1472,7 @@ class Worker:
                 sys.stderr.write(f"latm-sandbox: zygote failed, forking directly: {exc}\n")
                 self.zygote.close()
                 self.zygote = None
+                self.kill_strays()
                 # a spare it may have forked before dying holds these pipes: new ones, so it
                 # reads end-of-file and exits instead of sharing our spare's call
                 for fd in (res_r, res_w, req_r, req_w):
@@ -1474,6 +1501,26 @@ class Worker:
             self.by_spare_rfd[res_r] = spare
             spare.watched = True
         return spare
+
+    def kill_strays(self) -> None:
+        """Kill and reap children we never heard of.
+
+        That is a spare the zygote forked just before it died, whose pid it could not tell
+        us (it would stay a zombie otherwise).
+        """
+        known = ({sp.pid for sp in self.spares} | set(self.lent)
+                 | {call.pid for call in self.calls.values()})
+        try:
+            with open(f"/proc/self/task/{os.getpid()}/children") as fh:
+                children = [int(pid) for pid in fh.read().split()]
+        except OSError:
+            return
+        for pid in children:
+            if pid not in known:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
 
     def unwatch(self, spare: Spare) -> None:
         if spare.watched:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -672,6 +673,86 @@ def test_worker_forks_spares_itself_once_the_zygote_is_gone() -> None:
         assert call_children(fresh) == []
         with pytest.raises(ProcessLookupError):
             os.kill(zygote, 0)  # reaped, not left a zombie
+
+
+def test_pthread_calls_on_the_main_thread_reach_the_call_itself(ex: SandboxExecutor) -> None:
+    """glibc's record of the main thread's id is the child's own, as after a real fork()."""
+    code = (
+        "import signal, threading, time, concurrent.futures as cf\n"
+        "got = []\n"
+        "signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))\n"
+        "def other():\n"
+        "    signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)\n"
+        "    return 'sent'\n"
+        "with cf.ThreadPoolExecutor(1) as pool:\n"
+        "    sent = pool.submit(other).result()\n"
+        "deadline = time.monotonic() + 2\n"
+        "while not got and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "clock = time.pthread_getcpuclockid(threading.get_ident())\n"
+    )
+    res = ex.run(code, "ans = [sent, got, time.clock_gettime(clock) > 0]")
+    assert res.ok, res.error_message
+    assert res.answer == ["sent", [int(signal.SIGUSR1)], True]
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the zygote is x86_64 only")
+def test_a_stopped_zygote_makes_the_worker_fork_spares_itself() -> None:
+    with SandboxExecutor(timeout=5.0) as fresh:
+        assert fresh.run("", "ans = 0").answer == 0
+        (zygote,) = fresh.worker_status()["zygote"]
+        worker = fresh.worker_pid
+        os.kill(zygote, signal.SIGSTOP)
+        try:
+            results = [fresh.run("", f"ans = {i}") for i in range(6)]
+            deadline = time.monotonic() + 10
+            while fresh.worker_status()["zygote"]:
+                assert time.monotonic() < deadline, "the worker kept waiting for the zygote"
+                fresh.run("", "ans = 'more'")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(zygote, signal.SIGCONT)
+        assert [r.answer for r in results] == list(range(6))
+        assert fresh.worker_pid == worker and fresh.restarts == 0
+        assert fresh.run("", "ans = 'after'").answer == "after"
+        assert call_children(fresh) == []
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64" or not shutil.which("strace")
+                    or os.geteuid() != 0, reason="needs x86_64, strace and root")
+def test_a_spare_forked_just_before_the_zygote_died_is_reaped() -> None:
+    """The zygote cloned a spare but never told the worker its pid: it must not linger."""
+    with SandboxExecutor(timeout=8.0) as fresh:
+        assert fresh.run("", "ans = 0").answer == 0
+        time.sleep(0.3)  # the pool is full again
+        (zygote,) = fresh.worker_status()["zygote"]
+        worker = fresh.worker_pid
+        assert worker is not None
+        before = set(worker_children(worker))
+        # hold the zygote's answers (not its clones) for longer than the worker waits (2 s)
+        tracer = subprocess.Popen(
+            ["strace", "-q", "-p", str(zygote), "-e", "trace=sendto,sendmsg",
+             "-e", "inject=sendto,sendmsg:delay_enter=20000000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results: list[ExecutionResult] = []
+        try:
+            time.sleep(0.5)  # attached
+            caller = threading.Thread(target=lambda: results.append(fresh.run("", "ans = 1")))
+            caller.start()  # the worker refills its pool through the zygote
+            time.sleep(1.0)
+            strays = set(worker_children(worker)) - before
+            assert strays, "the zygote should have cloned a spare the worker does not know"
+            time.sleep(2.0)  # the worker gave up on the zygote and killed it
+        finally:
+            tracer.kill()  # a traced zygote is reaped once its tracer lets go
+            tracer.wait(10)
+        caller.join(20)
+        assert [r.answer for r in results] == [1]
+        assert fresh.worker_status()["zygote"] == []
+        assert fresh.run("", "ans = 2").answer == 2 and fresh.restarts == 0
+        assert call_children(fresh) == []  # no stray spare, alive or a zombie
+        for pid in strays:
+            assert not Path(f"/proc/{pid}").exists()
 
 
 def test_lazy_start_and_context_manager() -> None:
