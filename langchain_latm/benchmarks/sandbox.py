@@ -230,12 +230,13 @@ def run_sandbox_benchmark(
             loads.append(_loadavg())
         after = _proc_cpu_s(worker_pid) if worker_pid else None
         z_after = [_proc_cpu_s(z) for z in zygote]
+        z_deltas = [za[0] - zb[0] for za, zb in zip(z_after, z_before, strict=True)
+                    if za is not None and zb is not None]
         if (before is not None and after is not None and worker_pid == ex.worker_pid
-                and None not in z_before + z_after):
+                and len(z_deltas) == len(zygote)):
             # spares forked during the last block are counted once they are reaped (at close)
             # or not at all; both ends hold the same number of idle spares, so this evens out
-            z_cpu = sum(za[0] - zb[0] for za, zb in zip(z_after, z_before, strict=True)
-                        if za is not None and zb is not None)
+            z_cpu = sum(z_deltas)
             cpu_ms = round(((after[0] - before[0]) + (after[1] - before[1]) + z_cpu
                             + host_cpu) / len(seq) * 1000.0, 3)
             worker_ms = round((after[0] - before[0]) / len(seq) * 1000.0, 3)

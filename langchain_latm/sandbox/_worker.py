@@ -1188,9 +1188,10 @@ def _fork_for_worker(tid_address: int) -> int:
     return int(pid)
 
 
-# a raw clone needs the syscall's number and Python's own fork hooks (exported by the
-# interpreter); elsewhere the worker forks its spares itself
-ZYGOTE_POSSIBLE = _MACHINE == "x86_64" and bool(WORKER_TID_OFFSETS) and all(
+# a raw clone needs x86_64's syscall numbers and glibc's thread id field (both behind
+# WORKER_TID_OFFSETS) and Python's own fork hooks (exported by the interpreter); elsewhere
+# the worker forks its spares itself
+ZYGOTE_POSSIBLE = bool(WORKER_TID_OFFSETS) and all(
     hasattr(_PYAPI, name) for name in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent",
                                        "PyOS_AfterFork_Child"))
 _SPAWN = struct.Struct("=iiBB4096s32s")  # status, uid, warm, idle, tmpdir, nonce

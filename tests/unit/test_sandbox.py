@@ -42,6 +42,15 @@ def call_children(ex: SandboxExecutor) -> list[int]:
     return sorted(set(children) - set(status["spares"]) - set(status["zygote"]))
 
 
+def stat_fields(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name: state, ppid, ...
+
+    Raises:
+        OSError: If the process is gone.
+    """
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def worker_children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (the sandbox worker's live children)."""
     kids = []
@@ -49,10 +58,9 @@ def worker_children(pid: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            ppid = int(stat_fields(entry.name)[1])
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
         if ppid == pid:
             kids.append(int(entry.name))
     return kids
@@ -553,8 +561,7 @@ def test_worker_killed_during_a_call_retries() -> None:
 def _alive(pid: int) -> bool:
     """Running (or stopped), as opposed to gone or a zombie awaiting its reaper."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
+        state = stat_fields(pid)[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
@@ -629,10 +636,6 @@ def test_close_kills_running_calls() -> None:
     assert out and isinstance(out[0], SandboxError | ExecutionResult)
 
 
-def _ppid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the zygote is x86_64 only")
 def test_spares_come_from_the_zygote_but_stay_the_workers_children(
         ex: SandboxExecutor) -> None:
@@ -641,8 +644,9 @@ def test_spares_come_from_the_zygote_but_stay_the_workers_children(
     status = ex.worker_status()
     worker = ex.worker_pid
     assert worker is not None and len(status["zygote"]) == 1
-    assert _ppid(status["zygote"][0]) == worker
-    assert status["spares"] and all(_ppid(pid) == worker for pid in status["spares"])
+    assert int(stat_fields(status["zygote"][0])[1]) == worker
+    assert status["spares"] and all(int(stat_fields(pid)[1]) == worker
+                                    for pid in status["spares"])
     res = ex.run("import os", "ans = os.getppid()")
     assert res.ok and res.answer == worker
 
@@ -654,7 +658,7 @@ def test_a_call_cannot_signal_the_zygote(ex: SandboxExecutor) -> None:
         res = ex.run("import os, signal", f"os.kill({zygote}, signal.{sig})\nans = 'sent'")
         assert not res.ok and res.error_type == "PermissionError", res
     assert ex.worker_status()["zygote"] == [zygote]
-    assert Path(f"/proc/{zygote}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T"
+    assert stat_fields(zygote)[0] != "T"
     assert ex.run("", "ans = 2").answer == 2
 
 
